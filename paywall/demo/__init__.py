@@ -1,0 +1,1 @@
+"""Sample news site used to demonstrate the paywall middleware."""

@@ -1,0 +1,139 @@
+"""A forgiving byte-level HTML tag scanner and the simple CSS selectors the config allows.
+
+The paywall never parses a page into a DOM: it finds the few places it must change
+and splices bytes, so everything else reaches the reader exactly as the publisher
+wrote it. Working on bytes also keeps any ASCII-compatible charset intact.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+VOID = frozenset(b"area base br col embed hr img input link meta source track wbr".split())
+RAW_TEXT = frozenset(b"script style textarea title xmp iframe noembed noframes plaintext".split())
+
+_TAG = re.compile(rb"""<(/?)([A-Za-z][^\t\n\f\r />]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_ATTR = re.compile(rb"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_RAW_END = {name: re.compile(rb"</" + name + rb"[\s/>]", re.I) for name in RAW_TEXT}
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """One start or end tag: its lower-case name and byte offsets in the page."""
+
+    name: bytes
+    closing: bool
+    start: int
+    end: int
+    attrs: bytes
+    content_end: int  # for raw-text elements (script, style…): where their text stops
+
+    @property
+    def self_closing(self) -> bool:
+        return self.attrs.rstrip().endswith(b"/")
+
+    def attributes(self) -> dict[str, str]:
+        """The tag's attributes, names lower-cased, entities in values decoded."""
+        found: dict[str, str] = {}
+        for match in _ATTR.finditer(self.attrs.rstrip(b"/")):
+            name = match.group(1).decode("latin-1").lower()
+            raw = next((g for g in match.group(2, 3, 4) if g is not None), b"")
+            found.setdefault(name, html.unescape(raw.decode("utf-8", "replace")))
+        return found
+
+
+def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
+    """Yield the tags of `data` from `pos`, skipping comments, doctypes and raw text."""
+    limit = len(data) if stop is None else stop
+    while True:
+        lt = data.find(b"<", pos, limit)
+        if lt < 0:
+            return
+        if data.startswith(b"<!--", lt):
+            close = data.find(b"-->", lt + 4)
+            pos = len(data) if close < 0 else close + 3
+            continue
+        match = _TAG.match(data, lt)
+        if match is None:
+            if data.startswith((b"<!", b"<?"), lt):
+                close = data.find(b">", lt)
+                pos = len(data) if close < 0 else close + 1
+            else:
+                pos = lt + 1
+            continue
+        name = match.group(2).lower()
+        closing = bool(match.group(1))
+        pos = match.end()
+        content_end = pos
+        if not closing and name in RAW_TEXT:
+            end = _RAW_END[name].search(data, pos)
+            content_end = len(data) if end is None else end.start()
+        yield Tag(name, closing, lt, match.end(), match.group(3), content_end)
+        pos = content_end
+
+
+_SELECTOR = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\*")
+_SELECTOR_PART = re.compile(
+    r"""\.(?P<cls>[\w-]+)|\#(?P<id>[\w-]+)"""
+    r"""|\[\s*(?P<attr>[\w-]+)\s*(?:=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[\w-]+))\s*)?\]"""
+)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A compound CSS selector: optional tag, then any of .class, #id, [attr], [attr=value]."""
+
+    text: str
+    tag: bytes | None
+    conditions: tuple[tuple[str, str | None], ...]  # ("class", "x") is a class test
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        """Raise ValueError, saying what is wrong, for anything beyond the supported forms."""
+        source = text.strip()
+        if not source:
+            raise ValueError("empty CSS selector")
+        pos = 0
+        tag: bytes | None = None
+        head = _SELECTOR.match(source)
+        if head:
+            tag = None if head.group(0) == "*" else head.group(0).lower().encode()
+            pos = head.end()
+        conditions: list[tuple[str, str | None]] = []
+        while pos < len(source):
+            part = _SELECTOR_PART.match(source, pos)
+            if part is None:
+                raise ValueError(
+                    f"unsupported CSS selector {text!r} at {source[pos:]!r}: use one element,"
+                    " e.g. article, .story-body, #main, div[itemprop=articleBody]"
+                )
+            if part.group("cls"):
+                conditions.append(("\x00class", part.group("cls")))
+            elif part.group("id"):
+                conditions.append(("id", part.group("id")))
+            else:
+                value = next((v for v in part.group("dq", "sq", "bare") if v is not None), None)
+                conditions.append((part.group("attr").lower(), value))
+            pos = part.end()
+        if tag is None and not conditions:
+            raise ValueError(f"CSS selector {text!r} matches every element")
+        if tag in VOID:
+            raise ValueError(f"CSS selector {text!r} names an empty element; it holds no article")
+        return cls(text, tag, tuple(conditions))
+
+    def matches(self, tag: Tag) -> bool:
+        if tag.closing or (self.tag is not None and tag.name != self.tag):
+            return False
+        if not self.conditions:
+            return True
+        attrs = tag.attributes()
+        for name, value in self.conditions:
+            if name == "\x00class":
+                if value not in attrs.get("class", "").split():
+                    return False
+            elif name not in attrs or (value is not None and attrs[name] != value):
+                return False
+        return True

@@ -1,0 +1,1 @@
+"""Lua scripts run inside Redis; each is one atomic round trip."""

@@ -1,0 +1,327 @@
+"""The ASGI glue: route each GET to the meter, then rewrite the article page on its way out."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import rewrite
+from .config import Access, Config, LiveConfig
+from .identity import Identified, ReaderCookie, account_of, secret_keys
+from .periods import current_period
+from .store import MeterStore, Outcome, StoreError, Verdict, connect
+
+logger = logging.getLogger("paywall")
+
+_OVERRIDE = "x-paywall"
+_OVERRIDE_VALUES = frozenset({"free", "metered", "premium"})
+# Request headers that would let a metered page come back partial, cached or compressed.
+_UNWANTED_REQUEST_HEADERS = frozenset(
+    {
+        b"accept-encoding",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-match",
+        b"if-unmodified-since",
+        b"if-range",
+        b"range",
+    }
+)
+_WALL_PROMPTS = {"trial_expired": "trial-expired", "access_expired": "access-expired"}
+
+
+class PaywallMiddleware:
+    """Meters article views per reader and walls readers whose free articles are used up.
+
+    `config` is the YAML file; `redis` an optional redis.asyncio client (else
+    `store.url`, else the embedded in-memory store).
+    """
+
+    def __init__(self, app: ASGIApp, config: str | Path, redis: Any = None) -> None:
+        self.app = app
+        self.live = LiveConfig(config)
+        first = self.live.config
+        self._keys = secret_keys(first.secret_env)
+        client = redis if redis is not None else connect(first.store_url, first.store_timeout)
+        self.store = MeterStore(client, first.store_prefix, first.store_timeout)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._cookie_for: tuple[Config, ReaderCookie] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "GET":
+            await self.app(scope, receive, _without_override(send))
+            return
+        config = self.live.current()
+        await _PaywallResponder(self, config, scope)(receive, send)
+
+    def cookie(self, config: Config) -> ReaderCookie:
+        """The cookie signer for this config version (name and flags may change on reload)."""
+        if self._cookie_for is None or self._cookie_for[0] is not config:
+            cookie = ReaderCookie(
+                self._keys,
+                config.cookie_name,
+                secure=config.cookie_secure,
+                max_age=config.cookie_max_age,
+            )
+            self._cookie_for = (config, cookie)
+        return self._cookie_for[1]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one view gets: a prompt or none, and whether the article is walled."""
+
+    prompt: str | None
+    walled: bool
+    context: dict[str, Any]
+
+
+class _PaywallResponder:
+    """The state of one GET request as its response passes through."""
+
+    def __init__(self, paywall: PaywallMiddleware, config: Config, scope: Scope) -> None:
+        self.paywall = paywall
+        self.config = config
+        self.scope = scope
+        self.path_access = config.access_for(scope["path"])
+        self.send: Send = _unset_send
+        self.passthrough = True
+        self.discard = False
+        self.start: Message = {}
+        self.headers = MutableHeaders()
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.plan: _Plan | None = None
+        self.finished = False
+
+    async def __call__(self, receive: Receive, send: Send) -> None:
+        self.send = send
+        scope = self.scope
+        if self.path_access != "free":
+            headers = [(k, v) for k, v in scope["headers"] if k not in _UNWANTED_REQUEST_HEADERS]
+            headers.append((b"accept-encoding", b"identity"))
+            scope = {**scope, "headers": headers}
+        await self.paywall.app(scope, receive, self.send_wrapper)
+        if not self.passthrough and not self.finished:
+            await self.finish()
+
+    async def send_wrapper(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await self.on_start(message)
+        elif self.passthrough or message["type"] != "http.response.body":
+            await self.send(message)
+        elif not self.discard:
+            await self.on_body(message)
+
+    async def on_start(self, message: Message) -> None:
+        headers = MutableHeaders(raw=list(message["headers"]))
+        access: Access = self.path_access
+        override = headers.get(_OVERRIDE)
+        if override is not None:
+            del headers[_OVERRIDE]
+            message = {**message, "headers": headers.raw}
+            value = override.strip().lower()
+            if value in _OVERRIDE_VALUES:
+                access = value  # type: ignore[assignment]
+        content_type = headers.get("content-type", "")
+        if (
+            access == "free"
+            or message["status"] != 200
+            or not content_type.lower().startswith("text/html")
+        ):
+            await self.send(message)
+            return
+        self.start, self.headers = message, headers
+        identified = self.paywall.cookie(self.config).identify(
+            self.scope["headers"], account_of(self.scope)
+        )
+        self.plan = await self.meter(identified, access)
+        self.personalise_headers(identified)
+        if self.plan.prompt is None:
+            await self.send(self.start)  # nothing to change in the body: stream it as it comes
+            return
+        self.passthrough = False
+
+    async def meter(self, identified: Identified, access: Access) -> _Plan:
+        config = self.config
+        now = self.paywall.clock()
+        path = self.scope["path"].rstrip("/") or "/"
+        try:
+            verdict = await self.paywall.store.view(
+                identified.reader,
+                path,
+                premium=access == "premium",
+                limit=config.limit,
+                period=current_period(config.period, config.timezone, now),
+                now=now,
+            )
+        except StoreError as exc:
+            logger.warning(
+                "paywall: store unavailable (%s); on_store_error=%s", exc, config.on_store_error
+            )
+            if config.on_store_error == "open" and access == "metered":
+                return _Plan(None, False, {})
+            verdict = Verdict(Outcome.PREMIUM_WALLED, config.limit, "none")
+        return self.plan_for(verdict, identified, now)
+
+    def plan_for(self, verdict: Verdict, identified: Identified, now: datetime) -> _Plan:
+        outcome = verdict.outcome
+        if outcome in (Outcome.ALREADY_READ, Outcome.ENTITLED):
+            return _Plan(None, False, {})
+        config = self.config
+        left = max(config.limit - verdict.views, 0)
+        if identified.reader.account is None:
+            audience = "anonymous"
+        else:
+            audience = verdict.status if verdict.status in _WALL_PROMPTS else "registered"
+        context = {
+            "numberArticlesLeft": left,
+            "numberArticlesLeft-plural": "" if left == 1 else "s",
+            "publication": config.publication,
+            "limit": config.limit,
+            "period": config.period,
+            "subscribe_url": config.subscribe_url,
+            "offers": config.offers_for(audience, now.astimezone(config.timezone).date()),
+        }
+        if outcome == Outcome.COUNTED:
+            return _Plan("meter" if left >= 1 else "last-free", False, context)
+        return _Plan(_WALL_PROMPTS.get(verdict.status, "subscribe"), True, context)
+
+    def personalise_headers(self, identified: Identified) -> None:
+        headers = self.headers
+        directives = ["private", "no-cache"]
+        if "no-store" in headers.get("cache-control", "").lower():
+            directives.append("no-store")
+        headers["cache-control"] = ", ".join(directives)
+        headers.add_vary_header("Cookie")
+        for name in ("etag", "last-modified"):
+            if name in headers:
+                del headers[name]
+        if identified.set_cookie:
+            headers.append(
+                "set-cookie",
+                self.paywall.cookie(self.config)
+                .header(identified.reader.reader_id)
+                .decode("latin-1"),
+            )
+        self.start = {**self.start, "headers": headers.raw}
+
+    async def on_body(self, message: Message) -> None:
+        chunk = message.get("body", b"")
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.config.max_page_bytes:
+            await self.give_up_on_size()
+        elif not message.get("more_body", False):
+            await self.finish()
+
+    async def give_up_on_size(self) -> None:
+        """A page too big to rewrite: walled readers get the prompt alone, others the page as is."""
+        assert self.plan is not None
+        logger.warning("paywall: %s is over content.max_page_kb; not rewritten", self.scope["path"])
+        if self.plan.walled:
+            await self.send_page(self.standalone())
+            self.discard = True
+        else:
+            await self.send(self.start)
+            for chunk in self.chunks:
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.passthrough = True
+        self.chunks = []
+        self.finished = True
+
+    async def finish(self) -> None:
+        self.finished = True
+        body = b"".join(self.chunks)
+        self.chunks = []
+        try:
+            page = self.rewritten(body)
+        except Exception:
+            logger.exception("paywall: could not rewrite %s", self.scope["path"])
+            page = None
+        if page is None:
+            assert self.plan is not None
+            if self.plan.walled:
+                page = self.standalone()
+            else:
+                await self.send(self.start)
+                await self.send({"type": "http.response.body", "body": body})
+                return
+        await self.send_page(page)
+
+    def rewritten(self, body: bytes) -> bytes | None:
+        """The page with its prompt in place, or None when it can't be safely rewritten."""
+        assert self.plan is not None and self.plan.prompt is not None
+        plan, headers = self.plan, self.headers
+        coding = headers.get("content-encoding", "identity").strip().lower()
+        if coding != "identity":
+            body = _decompress(body, coding)
+            del headers["content-encoding"]
+        encoding = rewrite.page_encoding(headers.get("content-type", ""), body)
+        if encoding is None:
+            return None
+        fragment = self.render().encode(encoding, "xmlcharrefreplace")
+        gate = rewrite.find_gate(body, self.config.article, self.config.teaser_paragraphs)
+        if gate is None:
+            logger.warning(
+                "paywall: no %r element in %s", self.config.article.text, self.scope["path"]
+            )
+            return None
+        if plan.walled:
+            return rewrite.wall(body, gate, fragment, encoding)
+        return rewrite.insert_prompt(body, gate, fragment)
+
+    def render(self) -> str:
+        assert self.plan is not None and self.plan.prompt is not None
+        return self.config.prompts.render(self.plan.prompt, self.plan.context)
+
+    def standalone(self) -> bytes:
+        if "content-encoding" in self.headers:
+            del self.headers["content-encoding"]
+        self.headers["content-type"] = "text/html; charset=utf-8"
+        return rewrite.standalone_page(self.render(), self.config.publication)
+
+    async def send_page(self, page: bytes) -> None:
+        self.headers["content-length"] = str(len(page))
+        await self.send({**self.start, "headers": self.headers.raw})
+        await self.send({"type": "http.response.body", "body": page})
+
+
+def _decompress(body: bytes, coding: str) -> bytes:
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompress(body, wbits=47)
+    if coding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, wbits=-15)
+    raise ValueError(f"cannot decode Content-Encoding {coding!r}")
+
+
+def _without_override(send: Send) -> Send:
+    """Wrap `send` so the upstream's X-Paywall header never reaches the client."""
+
+    async def strip(message: Message) -> None:
+        if message["type"] == "http.response.start" and any(
+            key.lower() == b"x-paywall" for key, _ in message["headers"]
+        ):
+            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"x-paywall"]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return strip
+
+
+async def _unset_send(message: Message) -> None:
+    raise RuntimeError("send used before the request started")

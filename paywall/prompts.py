@@ -1,0 +1,210 @@
+"""The prompt fragments: a small, strict Mustache compiler and the set of five templates.
+
+Templates are compiled once when the config loads. Every placeholder is checked
+against the names the middleware fills, so a reader never sees a raw `{{name}}`;
+all output is HTML-escaped, and unescaped tags (`{{{x}}}`, `{{&x}}`) are refused.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PROMPT_NAMES = ("meter", "last-free", "subscribe", "trial-expired", "access-expired")
+TOP_LEVEL_NAMES = frozenset(
+    {
+        "numberArticlesLeft",
+        "numberArticlesLeft-plural",
+        "publication",
+        "limit",
+        "period",
+        "offers",
+        "subscribe_url",
+    }
+)
+OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})
+STYLESHEET = "paywall.css"
+
+_TAG = re.compile(
+    r"\{\{\{\s*(?P<triple>.*?)\s*\}\}\}|\{\{(?P<sigil>[#^/!&>=]?)\s*(?P<name>.*?)\s*\}\}", re.S
+)
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    inverted: bool
+    body: tuple[Node, ...]
+    line: int
+
+
+Node = str | Var | Section
+
+
+class TemplateSyntaxError(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+def compile_template(text: str) -> tuple[Node, ...]:
+    """Parse Mustache text into a tree; raises TemplateSyntaxError naming the line."""
+    root: list[Node] = []
+    stack: list[tuple[str, bool, int, list[Node]]] = []
+    out = root
+    pos = 0
+    for match in _TAG.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        if match.start() > pos:
+            out.append(text[pos : match.start()])
+        pos = match.end()
+        if match.group("triple") is not None or match.group("sigil") == "&":
+            raise TemplateSyntaxError(line, "unescaped output ({{{…}}} or {{&…}}) is not allowed")
+        sigil, name = match.group("sigil"), match.group("name")
+        if sigil == "!":
+            continue
+        if sigil in (">", "="):
+            raise TemplateSyntaxError(
+                line, f"partials and delimiter changes are not supported: {{{{{sigil}{name}}}}}"
+            )
+        if not name or any(c.isspace() for c in name):
+            raise TemplateSyntaxError(line, f"bad placeholder {match.group(0)!r}")
+        if sigil in ("#", "^"):
+            stack.append((name, sigil == "^", line, out))
+            out = []
+        elif sigil == "/":
+            if not stack or stack[-1][0] != name:
+                raise TemplateSyntaxError(line, f"{{{{/{name}}}}} closes no open section")
+            opened, inverted, open_line, parent = stack.pop()
+            parent.append(Section(opened, inverted, tuple(out), open_line))
+            out = parent
+        else:
+            out.append(Var(name, line))
+    if stack:
+        raise TemplateSyntaxError(stack[-1][2], f"section {{{{#{stack[-1][0]}}}}} is never closed")
+    if pos < len(text):
+        out.append(text[pos:])
+    return tuple(root)
+
+
+def unknown_names(
+    nodes: Sequence[Node], known: frozenset[str], offer_keys: frozenset[str]
+) -> list[tuple[int, str]]:
+    """(line, name) of each placeholder no one fills; inside {{#offers}} offer keys are known."""
+    found: list[tuple[int, str]] = []
+    for node in nodes:
+        if isinstance(node, Var) and node.name not in known:
+            found.append((node.line, node.name))
+        elif isinstance(node, Section):
+            if node.name not in known:
+                found.append((node.line, node.name))
+            inner = known | offer_keys if node.name == "offers" and not node.inverted else known
+            found.extend(unknown_names(node.body, inner, offer_keys))
+    return found
+
+
+def render(nodes: Sequence[Node], stack: list[Mapping[str, Any]]) -> str:
+    """Render a compiled template; `stack` is the context chain, innermost last."""
+    parts: list[str] = []
+    for node in nodes:
+        if isinstance(node, str):
+            parts.append(node)
+            continue
+        value = _lookup(stack, node.name)
+        if isinstance(node, Var):
+            if value is not None and value is not False:
+                parts.append(html.escape(str(value), quote=True))
+        elif node.inverted:
+            if not value:
+                parts.append(render(node.body, stack))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                parts.append(render(node.body, [*stack, item if isinstance(item, Mapping) else {}]))
+        elif value:
+            pushed = [*stack, value] if isinstance(value, Mapping) else stack
+            parts.append(render(node.body, pushed))
+    return "".join(parts)
+
+
+def _lookup(stack: list[Mapping[str, Any]], name: str) -> Any:
+    for context in reversed(stack):
+        if name in context:
+            return context[name]
+    return None
+
+
+class Prompts:
+    """The compiled prompt fragments of one config, each wrapped in its data-paywall element."""
+
+    def __init__(self, templates: Mapping[str, tuple[Node, ...]], stylesheet: str) -> None:
+        self.templates = dict(templates)
+        self._style = f"<style>{stylesheet}</style>" if stylesheet.strip() else ""
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        body = render(self.templates[name], [context])
+        return (
+            f'<div class="paywall-prompt paywall-{name}" data-paywall="{name}">'
+            f"{self._style}{body}</div>"
+        )
+
+
+def default_templates_dir() -> Path:
+    return Path(str(resources.files("paywall.templates")))
+
+
+def load_prompts(
+    directory: Path | None, offer_keys: frozenset[str], extra_names: frozenset[str] = frozenset()
+) -> tuple[Prompts | None, list[str]]:
+    """Compile the prompt set from `directory` (missing files fall back to the shipped ones).
+
+    Returns the prompts, or None and the error messages, each naming file and line.
+    """
+    default_dir = default_templates_dir()
+    errors: list[str] = []
+    if directory is not None:
+        if not directory.is_dir():
+            return None, [f"{directory}: templates folder does not exist"]
+        for stray in sorted(directory.glob("*.html")):
+            if stray.stem not in PROMPT_NAMES:
+                errors.append(
+                    f"{stray}: not a prompt name; expected one of {', '.join(PROMPT_NAMES)}"
+                )
+    templates: dict[str, tuple[Node, ...]] = {}
+    known = TOP_LEVEL_NAMES | extra_names
+    for name in PROMPT_NAMES:
+        path = _pick(directory, default_dir, f"{name}.html")
+        try:
+            nodes = compile_template(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(f"{path}: cannot read: {exc}")
+            continue
+        except TemplateSyntaxError as exc:
+            errors.append(f"{path}:{exc.line}: {exc.message}")
+            continue
+        for line, unknown in unknown_names(nodes, known, OFFER_NAMES | offer_keys):
+            errors.append(f"{path}:{line}: unknown placeholder {{{{{unknown}}}}}: nothing fills it")
+        templates[name] = nodes
+    stylesheet = _pick(directory, default_dir, STYLESHEET).read_text(encoding="utf-8")
+    if "</style" in stylesheet.lower():
+        errors.append(f"{STYLESHEET}: must not contain '</style'")
+    if errors:
+        return None, errors
+    return Prompts(templates, stylesheet), []
+
+
+def _pick(directory: Path | None, default_dir: Path, filename: str) -> Path:
+    if directory is not None and (directory / filename).is_file():
+        return directory / filename
+    return default_dir / filename

@@ -1,0 +1,1 @@
+"""The prompt templates shipped with paywall; installed as the package paywall.templates."""
