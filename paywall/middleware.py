@@ -221,12 +221,13 @@ class _PaywallResponder:
         chunk = message.get("body", b"")
         self.chunks.append(chunk)
         self.size += len(chunk)
+        more_body = message.get("more_body", False)
         if self.size > self.config.max_page_bytes:
-            await self.give_up_on_size()
-        elif not message.get("more_body", False):
+            await self.give_up_on_size(more_body)
+        elif not more_body:
             await self.finish()
 
-    async def give_up_on_size(self) -> None:
+    async def give_up_on_size(self, more_body: bool) -> None:
         """A page too big to rewrite: walled readers get the prompt alone, others the page as is."""
         assert self.plan is not None
         logger.warning("paywall: %s is over content.max_page_kb; not rewritten", self.scope["path"])
@@ -235,8 +236,8 @@ class _PaywallResponder:
             self.discard = True
         else:
             await self.send(self.start)
-            for chunk in self.chunks:
-                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            body = b"".join(self.chunks)
+            await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
             self.passthrough = True
         self.chunks = []
         self.finished = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,13 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node, at: KeyPath, source: Source
     if isinstance(value, str) and "${" in value:
         expanded = _interpolate(value)
         if isinstance(node, yaml.ScalarNode) and node.style is None:
-            # An unquoted ${VAR} takes the type its value would have in YAML: 10, true, ...
-            typed = yaml.safe_load(expanded) if expanded.strip() else None
-            if isinstance(typed, bool | int | float):
+            # An unquoted ${VAR} takes the type its value would have in YAML: 10, true, a date;
+            # a value that is not valid YAML on its own (e.g. "a: b: c") simply stays text.
+            try:
+                typed = yaml.safe_load(expanded) if expanded.strip() else None
+            except yaml.YAMLError:
+                typed = None
+            if isinstance(typed, bool | int | float | date):
                 return typed
         return expanded
     return value

@@ -1,0 +1,10 @@
+# The demo newspaper behind the paywall. See docker-compose.yml.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY paywall ./paywall
+COPY templates ./templates
+COPY config ./config
+RUN pip install --no-cache-dir ".[fast]"
+EXPOSE 8000
+CMD ["paywall", "demo", "--host", "0.0.0.0", "--port", "8000", "--config", "config/paywall.yaml"]

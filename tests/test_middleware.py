@@ -1,0 +1,415 @@
+"""The reader table of the contract (section 5), end to end through the middleware."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from paywall import PaywallMiddleware
+
+from .conftest import ARTICLE_PARAGRAPHS, article_page, article_site, client_for
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = re.compile(r'data-paywall="([\w-]+)"')
+
+
+def prompts(response: httpx.Response) -> list[str]:
+    return PROMPT.findall(response.text)
+
+
+def hidden_text_in(response: httpx.Response) -> list[str]:
+    """Markers of the paragraphs a walled reader must not get (all but the 2-paragraph teaser)."""
+    return [f"secret-text-{n}" for n in range(3, 7) if f"secret-text-{n}" in response.text]
+
+
+async def test_countdown_then_last_free_then_wall(reader: httpx.AsyncClient) -> None:
+    first = await reader.get("/articles/one")
+    assert prompts(first) == ["meter"]
+    assert "You have 2 free articles left this month" in first.text
+    assert all(text in first.text for text in ARTICLE_PARAGRAPHS)
+
+    second = await reader.get("/articles/two")
+    assert "You have 1 free article left this month" in second.text
+
+    third = await reader.get("/articles/three")
+    assert prompts(third) == ["last-free"]
+    assert "This is your last free article this month" in third.text
+    assert all(text in third.text for text in ARTICLE_PARAGRAPHS)
+
+    fourth = await reader.get("/articles/four")
+    assert fourth.status_code == 200
+    assert prompts(fourth) == ["subscribe"]
+    assert "Try 3 months for $9" in fourth.text and "Offer ends June 30th" in fourth.text
+    assert ARTICLE_PARAGRAPHS[0] in fourth.text and ARTICLE_PARAGRAPHS[1] in fourth.text
+    assert hidden_text_in(fourth) == []
+    assert "articleBody" not in fourth.text
+    assert fourth.headers["content-length"] == str(len(fourth.content))
+
+
+async def test_prompt_sits_at_the_start_of_the_article(reader: httpx.AsyncClient) -> None:
+    page = (await reader.get("/articles/one")).text
+    start = page.index('<article class="story">') + len('<article class="story">')
+    assert page[start:].startswith('<div class="paywall-prompt paywall-meter" data-paywall="meter">')
+
+
+async def test_walled_page_keeps_the_publishers_markup_outside_the_article(
+    reader: httpx.AsyncClient,
+) -> None:
+    for n in range(3):
+        await reader.get(f"/articles/{n}")
+    walled = (await reader.get("/articles/walled")).text
+    original = article_page()
+    assert walled.endswith(original[original.index("</article>") :])
+    head = original[: original.index("<script")]
+    assert walled.startswith(head)
+
+
+async def test_an_article_already_read_is_free_and_not_counted_again(
+    reader: httpx.AsyncClient,
+) -> None:
+    await reader.get("/articles/one")
+    again = await reader.get("/articles/one")
+    assert prompts(again) == []
+    assert all(text in again.text for text in ARTICLE_PARAGRAPHS)
+    assert "You have 1 free article left" in (await reader.get("/articles/two")).text
+    for n in range(2):
+        await reader.get(f"/articles/more-{n}")
+    # Past the limit, articles read earlier this period stay readable in full.
+    reread = await reader.get("/articles/one")
+    assert prompts(reread) == []
+    assert ARTICLE_PARAGRAPHS[-1] in reread.text
+
+
+async def test_trailing_slash_is_the_same_article(reader: httpx.AsyncClient) -> None:
+    await reader.get("/articles/one")
+    assert prompts(await reader.get("/articles/one/")) == []
+
+
+async def test_premium_page_walls_a_reader_without_access(reader: httpx.AsyncClient) -> None:
+    page = await reader.get("/premium/deep-dive")
+    assert prompts(page) == ["subscribe"]
+    assert hidden_text_in(page) == []
+    # A premium view spends no free article.
+    assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
+
+
+async def test_free_pages_pass_untouched(reader: httpx.AsyncClient) -> None:
+    for path in ("/sponsored/story", "/", "/about"):
+        page = await reader.get(path)
+        assert page.content == article_page().encode()
+        assert "set-cookie" not in page.headers
+        assert page.headers["etag"] == '"v1"'
+        assert "cache-control" not in page.headers and "vary" not in page.headers
+    assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
+
+
+async def test_non_views_are_not_counted_or_rewritten(reader: httpx.AsyncClient) -> None:
+    head = await reader.head("/articles/one")
+    assert head.status_code == 200 and "set-cookie" not in head.headers
+    missing = await reader.get("/articles/missing")
+    assert missing.status_code == 404 and prompts(missing) == []
+    data = await reader.get("/articles/data.json")
+    assert data.json() == {"articleBody": "secret-text-9"}
+    posted = await reader.post("/articles/one")
+    assert prompts(posted) == []
+    assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
+
+
+async def test_personalised_responses_are_private(reader: httpx.AsyncClient) -> None:
+    for path in ("/articles/one", "/premium/x"):
+        page = await reader.get(path)
+        assert "private" in page.headers["cache-control"]
+        assert "Cookie" in page.headers["vary"]
+        assert "etag" not in page.headers and "last-modified" not in page.headers
+
+
+async def test_new_reader_gets_a_signed_http_only_cookie(reader: httpx.AsyncClient) -> None:
+    page = await reader.get("/articles/one")
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("paywall_rid=")
+    for attribute in ("HttpOnly", "SameSite=Lax", "Secure", "Max-Age=31536000", "Path=/"):
+        assert attribute in cookie
+    # The browser sends it back: no new cookie, and the meter goes on.
+    second = await reader.get("/articles/two")
+    assert "set-cookie" not in second.headers
+    assert "You have 1 free article left" in second.text
+
+
+async def test_deleting_the_cookie_starts_a_new_reader(reader: httpx.AsyncClient) -> None:
+    await reader.get("/articles/one")
+    reader.cookies.clear()
+    assert "You have 2 free articles left" in (await reader.get("/articles/two")).text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"garbage", b"", b"a.b.c", b"x" * 5000, "\u00e9t\u00e9".encode(), b"\xff\xfe", b"eyJ.forged.sig"],
+)
+async def test_bad_cookies_are_a_new_reader_never_an_error(
+    reader: httpx.AsyncClient, value: bytes
+) -> None:
+    page = await reader.get("/articles/one", headers={b"cookie": b"paywall_rid=" + value + b"; o=1"})
+    assert page.status_code == 200 and prompts(page) == ["meter"]
+    assert page.headers["set-cookie"].startswith("paywall_rid=")
+
+
+async def test_a_tampered_cookie_does_not_inherit_the_meter(reader: httpx.AsyncClient) -> None:
+    for n in range(4):
+        await reader.get(f"/articles/{n}")
+    signed = reader.cookies["paywall_rid"]
+    reader_id, signature = signed.rsplit(".", 1)
+    forged = reader_id[:-1] + ("A" if reader_id[-1] != "A" else "B") + "." + signature
+    reader.cookies.clear()
+    page = await reader.get("/articles/x", headers={"cookie": f"paywall_rid={forged}"})
+    assert prompts(page) == ["meter"]
+
+
+async def test_rotated_keys_still_verify_and_re_sign(
+    store: Any, config_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config_file()
+    async with client_for(PaywallMiddleware(article_site, config=path, redis=store)) as old:
+        await old.get("/articles/one")
+        cookie = old.cookies["paywall_rid"]
+    monkeypatch.setenv("PAYWALL_SECRET_KEYS", "new-key, test-signing-key")
+    async with client_for(PaywallMiddleware(article_site, config=path, redis=store)) as new:
+        page = await new.get("/articles/two", headers={"cookie": f"paywall_rid={cookie}"})
+        assert "You have 1 free article left" in page.text
+        resigned = page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+        assert resigned != cookie and resigned.split(".")[0] == cookie.split(".")[0]
+    monkeypatch.setenv("PAYWALL_SECRET_KEYS", "new-key")
+    async with client_for(PaywallMiddleware(article_site, config=path, redis=store)) as later:
+        page = await later.get("/articles/three", headers={"cookie": f"paywall_rid={resigned}"})
+        assert "This is your last free article" in page.text
+
+
+def test_missing_keys_refuse_to_start(
+    config_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYWALL_SECRET_KEYS")
+    with pytest.raises(RuntimeError, match="PAYWALL_SECRET_KEYS"):
+        PaywallMiddleware(article_site, config=config_file())
+
+
+async def test_counts_restart_with_the_next_calendar_period(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=store)
+    # 2026-11-30 23:30 in Tokyo is still November there; 15:30 UTC is already December.
+    paywall.clock = lambda: datetime(2026, 11, 30, 14, 30, tzinfo=UTC)
+    async with client_for(paywall) as reader:
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        assert prompts(await reader.get("/articles/x")) == ["subscribe"]
+        paywall.clock = lambda: datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+        fresh = await reader.get("/articles/x")
+        assert "You have 2 free articles left this month" in fresh.text
+
+
+async def test_meter_keys_expire_after_their_period(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=store)
+    paywall.clock = lambda: datetime.now(UTC)
+    async with client_for(paywall) as reader:
+        await reader.get("/articles/one")
+    keys = [key async for key in store.scan_iter(match=prefix + "*")]
+    assert len(keys) == 1
+    ttl = await store.ttl(keys[0])
+    assert 0 < ttl <= 32 * 86400
+    assert b"{r:" in keys[0]
+
+
+async def test_override_header_changes_access_and_is_removed(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        access = scope["path"].rsplit("/", 1)[-1].encode()
+        body = article_page().encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html"), (b"x-paywall", access)],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        free = await reader.get("/articles/free")
+        assert "x-paywall" not in free.headers and prompts(free) == []
+        assert free.content == article_page().encode()
+        metered = await reader.get("/news/metered")  # a free path by the rules
+        assert prompts(metered) == ["meter"] and "x-paywall" not in metered.headers
+        premium = await reader.get("/articles/premium")
+        assert prompts(premium) == ["subscribe"] and hidden_text_in(premium) == []
+        bogus = await reader.get("/articles/bogus")  # unknown value: the path rule stands
+        assert prompts(bogus) == ["meter"]
+        posted = await reader.post("/articles/metered")
+        assert "x-paywall" not in posted.headers
+
+
+async def test_metered_requests_ask_for_an_uncompressed_unconditional_page(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    seen: list[dict[bytes, bytes]] = []
+
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope["headers"]))
+        await article_site(scope, receive, send)
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    conditional = {
+        "accept-encoding": "gzip, br",
+        "if-none-match": '"v1"',
+        "if-modified-since": "Tue, 01 Sep 2026 00:00:00 GMT",
+        "range": "bytes=0-100",
+    }
+    async with client_for(paywall) as reader:
+        await reader.get("/articles/one", headers=conditional)
+        await reader.get("/sponsored/one", headers=conditional)
+    metered, free = seen
+    assert metered[b"accept-encoding"] == b"identity"
+    assert b"if-none-match" not in metered and b"range" not in metered
+    assert b"if-modified-since" not in metered
+    assert free[b"accept-encoding"] == b"gzip, br" and free[b"range"] == b"bytes=0-100"
+
+
+def compressing_site(coding: str) -> Any:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        raw = article_page().encode()
+        body = gzip.compress(raw) if coding == "gzip" else raw
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-encoding", coding.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return site
+
+
+async def test_a_compressed_upstream_is_decompressed_and_rewritten(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    paywall = PaywallMiddleware(compressing_site("gzip"), config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        page = await reader.get("/articles/one")
+        assert "content-encoding" not in page.headers
+        assert prompts(page) == ["meter"]
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        walled = await reader.get("/articles/walled")
+        assert prompts(walled) == ["subscribe"] and hidden_text_in(walled) == []
+
+
+async def test_an_undecodable_encoding_never_leaks_to_a_walled_reader(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    paywall = PaywallMiddleware(compressing_site("br"), config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        for n in range(3):
+            assert (await reader.get(f"/articles/{n}")).status_code == 200
+        walled = await reader.get("/articles/walled")
+        assert walled.status_code == 200 and prompts(walled) == ["subscribe"]
+        assert hidden_text_in(walled) == [] and "content-encoding" not in walled.headers
+
+
+async def test_streamed_upstream_bodies_are_reassembled(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        body = article_page().encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        for start in range(0, len(body), 37):
+            chunk = body[start : start + 37]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        page = await reader.get("/articles/one")
+        assert prompts(page) == ["meter"] and ARTICLE_PARAGRAPHS[-1] in page.text
+        assert page.headers["content-length"] == str(len(page.content))
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        walled = await reader.get("/articles/walled")
+        assert prompts(walled) == ["subscribe"] and hidden_text_in(walled) == []
+
+
+async def test_page_without_the_gated_element_is_never_served_whole_when_walled(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        body = article_page().replace('class="story"', 'class="other"').encode()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        counted = await reader.get("/articles/one")
+        assert counted.status_code == 200 and ARTICLE_PARAGRAPHS[-1] in counted.text
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        walled = await reader.get("/articles/walled")
+        assert walled.status_code == 200 and prompts(walled) == ["subscribe"]
+        assert "secret-text" not in walled.text
+
+
+async def test_oversized_pages_are_not_buffered_without_bound(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    from .conftest import CONFIG
+
+    async def big_site(scope: Any, receive: Any, send: Any) -> None:
+        padding = "<!-- padding -->" * 200
+        body = article_page().replace("</footer>", "</footer>" + padding).encode()
+        headers = [(b"content-type", b"text/html")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body[:500], "more_body": True})
+        await send({"type": "http.response.body", "body": body[500:]})
+
+    text = CONFIG.replace("teaser_paragraphs: 2", "teaser_paragraphs: 2\n  max_page_kb: 1")
+    paywall = PaywallMiddleware(big_site, config=config_file(text), redis=store)
+    async with client_for(paywall) as reader:
+        counted = await reader.get("/articles/one")
+        assert counted.status_code == 200 and ARTICLE_PARAGRAPHS[-1] in counted.text
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        walled = await reader.get("/articles/walled")
+        assert prompts(walled) == ["subscribe"] and "secret-text" not in walled.text
+
+
+async def test_lifespan_and_websocket_scopes_pass_through(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    paywall = PaywallMiddleware(app, config=config_file(), redis=store)
+
+    async def nothing() -> Any:
+        return {}
+
+    async def ignore(message: Any) -> None:
+        raise AssertionError("the paywall sent something itself")
+
+    await paywall({"type": "lifespan"}, nothing, ignore)
+    await paywall({"type": "websocket", "path": "/articles/x", "headers": []}, nothing, ignore)
+    assert seen == ["lifespan", "websocket"]

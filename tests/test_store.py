@@ -1,0 +1,87 @@
+"""The meter script on both stores: one atomic check-and-count per view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from paywall.periods import current_period
+from paywall.store import MeterStore, Outcome, Reader, article_id, entitlement_key, meter_key
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+PERIOD = current_period("month", ZoneInfo("UTC"), NOW)
+
+
+async def view(meter: MeterStore, reader: Reader, path: str, premium: bool = False) -> Any:
+    return await meter.view(reader, path, premium=premium, limit=2, period=PERIOD, now=NOW)
+
+
+async def test_counts_up_to_the_limit_then_walls(store: Any, prefix: str) -> None:
+    meter = MeterStore(store, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa")
+    first = await view(meter, reader, "/a")
+    assert (first.outcome, first.views) == (Outcome.COUNTED, 1)
+    assert (await view(meter, reader, "/a")).outcome == Outcome.ALREADY_READ
+    assert (await view(meter, reader, "/b")).views == 2
+    walled = await view(meter, reader, "/c")
+    assert (walled.outcome, walled.views) == (Outcome.LIMIT_USED, 2)
+    assert (await view(meter, reader, "/b")).outcome == Outcome.ALREADY_READ
+    assert (await view(meter, reader, "/p", premium=True)).outcome == Outcome.PREMIUM_WALLED
+    assert await store.scard(meter_key(prefix, reader, PERIOD)) == 2
+
+
+async def test_readers_do_not_share_a_meter(store: Any, prefix: str) -> None:
+    meter = MeterStore(store, prefix, timeout=1.0)
+    await view(meter, Reader("reader-aaaaaaaaaaaaaaaa"), "/a")
+    assert (await view(meter, Reader("reader-bbbbbbbbbbbbbbbb"), "/a")).views == 1
+
+
+async def test_raising_the_limit_mid_period_keeps_the_count(store: Any, prefix: str) -> None:
+    meter = MeterStore(store, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa")
+    for path in ("/a", "/b"):
+        await view(meter, reader, path)
+    more = await meter.view(reader, "/c", premium=False, limit=5, period=PERIOD, now=NOW)
+    assert (more.outcome, more.views) == (Outcome.COUNTED, 3)
+
+
+async def test_entitlements_are_read_in_the_same_call(store: Any, prefix: str) -> None:
+    meter = MeterStore(store, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa", account="acct-42")
+    until = int((NOW + timedelta(days=30)).timestamp())
+    await store.set(entitlement_key(prefix, reader), f"subscription {until}")
+    verdict = await view(meter, reader, "/p", premium=True)
+    assert (verdict.outcome, verdict.status) == (Outcome.ENTITLED, "subscription")
+    await store.set(entitlement_key(prefix, reader), f"trial {int(NOW.timestamp()) - 1}")
+    lapsed = await view(meter, reader, "/a")
+    assert (lapsed.outcome, lapsed.status) == (Outcome.COUNTED, "trial_expired")
+
+
+async def test_keys_expire_after_the_period(store: Any, prefix: str) -> None:
+    meter = MeterStore(store, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa")
+    await view(meter, reader, "/a")
+    ttl = await store.ttl(meter_key(prefix, reader, PERIOD))
+    expected = (PERIOD.ends - NOW).total_seconds()
+    assert expected < ttl <= expected + 3600 + 1
+
+
+def test_all_of_a_readers_keys_share_one_hash_tag() -> None:
+    for reader in (Reader("reader-aaaaaaaaaaaaaaaa"), Reader("r" * 16, account="acct}{42")):
+        tags = {
+            key[key.index("{") + 1 : key.index("}", key.index("{"))]
+            for key in (meter_key("pw:", reader, PERIOD), entitlement_key("pw:", reader))
+        }
+        assert len(tags) == 1
+
+
+def test_article_ids_are_small_and_stable() -> None:
+    ids = {article_id(f"/articles/{n}") for n in range(10000)}
+    assert len(ids) == 10000
+    assert all(0 <= i < 2**31 for i in ids)
+    assert article_id("/articles/1") == article_id("/articles/1")

@@ -1,0 +1,74 @@
+"""A dead or slow store degrades to `on_store_error` within the store timeout, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import redis.asyncio as aioredis
+
+from paywall import PaywallMiddleware
+
+from .conftest import ARTICLE_PARAGRAPHS, CONFIG, article_site, client_for
+from .test_middleware import hidden_text_in, prompts
+
+pytestmark = pytest.mark.anyio
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HangingClient:
+    """Stands in for a Redis that accepts the call and never answers."""
+
+    def register_script(self, script: str) -> Callable[..., Any]:
+        async def run(keys: Any = None, args: Any = None) -> Any:
+            await asyncio.sleep(30)
+
+        return run
+
+
+def stores() -> list[Any]:
+    return [aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0"), HangingClient()]
+
+
+@pytest.mark.parametrize("make_store", [0, 1], ids=["refused", "hanging"])
+async def test_open_serves_metered_pages_in_full(
+    config_file: Callable[..., Path], make_store: int
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=stores()[make_store])
+    async with client_for(paywall) as reader:
+        with anyio.fail_after(5):
+            page = await reader.get("/articles/one")
+        assert page.status_code == 200 and prompts(page) == []
+        assert ARTICLE_PARAGRAPHS[-1] in page.text
+        assert "private" in page.headers["cache-control"]
+        premium = await reader.get("/premium/one")
+        assert premium.status_code == 200 and hidden_text_in(premium) == []
+
+
+@pytest.mark.parametrize("make_store", [0, 1], ids=["refused", "hanging"])
+async def test_closed_walls_metered_pages(config_file: Callable[..., Path], make_store: int) -> None:
+    text = CONFIG + "on_store_error: closed\n"
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=stores()[make_store])
+    async with client_for(paywall) as reader:
+        with anyio.fail_after(5):
+            page = await reader.get("/articles/one")
+        assert page.status_code == 200 and prompts(page) == ["subscribe"]
+        assert hidden_text_in(page) == []
+
+
+async def test_free_pages_never_touch_the_store(config_file: Callable[..., Path]) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=HangingClient())
+    async with client_for(paywall) as reader:
+        with anyio.fail_after(1):
+            page = await reader.get("/sponsored/one")
+        assert page.status_code == 200 and "set-cookie" not in page.headers
