@@ -1,0 +1,110 @@
+"""`paywall check CONFIG`: exit status and messages, also through `python -m paywall`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from paywall.cli import main
+
+WriteConfig = Callable[..., Path]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bad_config(config_file: WriteConfig) -> tuple[Path, list[str]]:
+    """A config with two problems, and the lines they are on."""
+    text = config_file().read_text(encoding="utf-8")
+    text = text.replace("  limit: 3", "  limit: ten").replace("Asia/Tokyo", "Mars/Olympus")
+    lines = text.splitlines()
+    limit_line = next(n for n, line in enumerate(lines, 1) if "limit: ten" in line)
+    tz_line = next(n for n, line in enumerate(lines, 1) if "Mars/Olympus" in line)
+    path = config_file(text)
+    return path, [f"{path}:{limit_line}: meter.limit: ", f"{path}:{tz_line}: meter.timezone: "]
+
+
+def test_check_good_config(config_file: WriteConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    path = config_file()
+    assert main(["check", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "OK" in out
+    assert str(path) in out
+    assert "3 content rules" in out and "1 offers" in out
+    assert err == ""
+
+
+def test_check_bad_config(config_file: WriteConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    path, expected = bad_config(config_file)
+    assert main(["check", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "OK" not in out
+    lines = err.splitlines()
+    for prefix in expected:
+        assert any(line.startswith(prefix) for line in lines), (prefix, err)
+    assert "2 problem(s)" in err
+
+
+def test_check_reports_template_problems(
+    config_file: WriteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (folder / "meter.html").write_text("<p>\n{{articlesLeft}}</p>", encoding="utf-8")
+    text = config_file().read_text(encoding="utf-8") + "templates: prompts\n"
+    assert main(["check", str(config_file(text))]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'meter.html'}:2: unknown placeholder {{{{articlesLeft}}}}" in err
+
+
+def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["check", str(missing)]) == 1
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_check_needs_a_file_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["check"])
+    assert caught.value.code == 2
+    assert "config" in capsys.readouterr().err
+
+
+def test_demo_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(REPO / "paywall" / "demo" / "demo.yaml")]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_repo_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    path = REPO / "config" / "paywall.yaml"
+    if not path.exists():
+        pytest.skip("config/paywall.yaml is not written yet")
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert "OK" in capsys.readouterr().out
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paywall", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=False,
+    )
+
+
+def test_python_dash_m_paywall_check(config_file: WriteConfig) -> None:
+    good = run_module("check", str(config_file()))
+    assert good.returncode == 0, good.stderr
+    assert "OK" in good.stdout
+
+    path, expected = bad_config(config_file)
+    bad = run_module("check", str(path))
+    assert bad.returncode == 1
+    for prefix in expected:
+        assert prefix in bad.stderr
+    assert "OK" not in bad.stdout
