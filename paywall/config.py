@@ -56,6 +56,8 @@ class Config:
     path: Path
     publication: str
     limit: int
+    registered_limit: int
+    registration_wall: bool
     period: PeriodName
     timezone: ZoneInfo
     default_access: Access
@@ -65,6 +67,7 @@ class Config:
     max_page_bytes: int
     offers: tuple[Offer, ...]
     subscribe_url: str
+    register_url: str
     templates_dir: Path | None
     store_url: str | None
     store_prefix: str
@@ -104,7 +107,11 @@ class _Builder:
 
     def build(self) -> Config | None:
         top = self.section(self.source.data, (), _TOP_KEYS)
-        meter = self.section(top.get("meter", {}), ("meter",), {"limit", "period", "timezone"})
+        meter = self.section(
+            top.get("meter", {}),
+            ("meter",),
+            {"limit", "period", "timezone", "registered_limit", "registration_wall"},
+        )
         content = self.section(
             top.get("content", {}),
             ("content",),
@@ -123,10 +130,13 @@ class _Builder:
         cookie_name = self.text(cookie, ("cookie", "name"), "paywall_rid")
         if not _COOKIE_NAME.fullmatch(cookie_name):
             self.error(("cookie", "name"), f"{cookie_name!r} is not a valid cookie name")
+        limit = self.integer(meter, ("meter", "limit"), 10)
         config = dict(
             path=self.source.path,
             publication=self.text(top, ("publication",), None),
-            limit=self.integer(meter, ("meter", "limit"), 10),
+            limit=limit,
+            registered_limit=self.integer(meter, ("meter", "registered_limit"), limit),
+            registration_wall=self.boolean(meter, ("meter", "registration_wall"), False),
             period=self.choice(meter, ("meter", "period"), ("month", "week", "day"), "month"),
             timezone=timezone,
             default_access=self.choice(content, ("content", "default"), ACCESS_LEVELS, "free"),
@@ -136,6 +146,7 @@ class _Builder:
             max_page_bytes=self.integer(content, ("content", "max_page_kb"), 4096, low=1) * 1024,
             offers=offers,
             subscribe_url=self.url(top, ("subscribe_url",), "/subscribe"),
+            register_url=self.url(top, ("register_url",), "/signin"),
             templates_dir=templates_dir,
             store_url=self.text(store, ("store", "url"), "") or None,
             store_prefix=prefix,
@@ -159,6 +170,8 @@ class _Builder:
         self.source.error(at, message)
 
     def section(self, value: Any, at: KeyPath, allowed: set[str]) -> dict[str, Any]:
+        if value is None:  # a section left empty, e.g. with all its keys commented out
+            return {}
         if not isinstance(value, dict):
             self.error(at, f"expected a mapping of keys, got {_kind(value)}")
             return {}
@@ -322,6 +335,7 @@ _TOP_KEYS = {
     "cookie",
     "on_store_error",
     "subscribe_url",
+    "register_url",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import secrets
@@ -13,7 +15,7 @@ from itsdangerous import BadSignature, Signer
 
 from .store import Reader
 
-_READER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
 
 
@@ -35,11 +37,16 @@ def secret_keys(env_name: str) -> list[str]:
 @dataclass(frozen=True)
 class Identified:
     reader: Reader
-    set_cookie: bool  # the reader needs a (new or re-signed) cookie on this response
+    cookie: str | None  # a payload to (re)sign into the cookie on this response, if any
+    merge_from: str | None = None  # an anonymous reader id whose views join the account's
 
 
 class ReaderCookie:
-    """Signs and verifies the reader cookie; every key verifies, the first one signs."""
+    """Signs and verifies the reader cookie; every key verifies, the first one signs.
+
+    The payload is the random reader id, plus, once that browser's anonymous views
+    have been merged into an account, a short mark of the account ("id|mark").
+    """
 
     def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
         # itsdangerous signs with the LAST key of the list; ours signs with the first.
@@ -52,15 +59,20 @@ class ReaderCookie:
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""
         raw = self._cookie_value(headers)
-        reader_id = self._verify(raw) if raw is not None else None
-        if reader_id is None:
-            return Identified(Reader(new_reader_id(), account), set_cookie=True)
-        resign = raw != self._signer.sign(reader_id.encode())
-        return Identified(Reader(reader_id, account), set_cookie=resign)
+        payload = self._verify(raw) if raw is not None else None
+        if payload is None:
+            reader_id = new_reader_id()
+            return Identified(Reader(reader_id, account), _payload(reader_id, account))
+        reader_id, _, mark = payload.partition("|")
+        wanted = _payload(reader_id, account)
+        if account is not None and mark != _account_mark(account):
+            return Identified(Reader(reader_id, account), wanted, merge_from=reader_id)
+        fresh = wanted != payload or raw != self._signer.sign(payload.encode())
+        return Identified(Reader(reader_id, account), wanted if fresh else None)
 
-    def header(self, reader_id: str) -> bytes:
-        """A Set-Cookie header value carrying `reader_id`, signed with the current key."""
-        value = self._signer.sign(reader_id.encode()).decode()
+    def header(self, payload: str) -> bytes:
+        """A Set-Cookie header value carrying `payload`, signed with the current key."""
+        value = self._signer.sign(payload.encode()).decode()
         return f"{self.name}={value}; {self._attributes}".encode("latin-1")
 
     def _cookie_value(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
@@ -77,10 +89,19 @@ class ReaderCookie:
         if len(raw) > _MAX_COOKIE_VALUE:
             return None
         try:
-            reader_id = self._signer.unsign(raw).decode("ascii")
+            payload = self._signer.unsign(raw).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
-        return reader_id if _READER_ID.fullmatch(reader_id) else None
+        return payload if _PAYLOAD.fullmatch(payload) else None
+
+
+def _payload(reader_id: str, account: str | None) -> str:
+    return reader_id if account is None else f"{reader_id}|{_account_mark(account)}"
+
+
+def _account_mark(account: str) -> str:
+    digest = hashlib.blake2b(account.encode("utf-8", "surrogateescape"), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def new_reader_id() -> str:
@@ -90,9 +111,12 @@ def new_reader_id() -> str:
 def account_of(scope: MutableMapping[str, Any]) -> str | None:
     """The signed-in account from Starlette's AuthenticationMiddleware, if any."""
     user = scope.get("user")
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None:
         return None
-    identity = getattr(user, "identity", None)
-    if identity is None or identity == "":
+    try:
+        if not user.is_authenticated:
+            return None
+        identity = user.identity
+    except Exception:  # a user class without is_authenticated/identity: treat as anonymous
         return None
-    return str(identity)
+    return None if identity is None or identity == "" else str(identity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,42 +146,52 @@ class _PaywallResponder:
         identified = self.paywall.cookie(self.config).identify(
             self.scope["headers"], account_of(self.scope)
         )
-        self.plan = await self.meter(identified, access)
+        self.plan, identified = await self.meter(identified, access)
         self.personalise_headers(identified)
         if self.plan.prompt is None:
             await self.send(self.start)  # nothing to change in the body: stream it as it comes
             return
         self.passthrough = False
 
-    async def meter(self, identified: Identified, access: Access) -> _Plan:
+    async def meter(self, identified: Identified, access: Access) -> tuple[_Plan, Identified]:
+        """Ask the store about this view; returns the plan, and who to set the cookie for."""
         config = self.config
         now = self.paywall.clock()
-        path = self.scope["path"].rstrip("/") or "/"
+        period = current_period(config.period, config.timezone, now)
+        signed_in = identified.reader.account is not None
+        store = self.paywall.store
         try:
-            verdict = await self.paywall.store.view(
+            merge = []
+            if identified.merge_from is not None:
+                merge = await store.anonymous_views(identified.merge_from, period)
+            verdict = await store.view(
                 identified.reader,
-                path,
+                self.scope["path"].rstrip("/") or "/",
                 premium=access == "premium",
-                limit=config.limit,
-                period=current_period(config.period, config.timezone, now),
+                limit=config.registered_limit if signed_in else config.limit,
+                period=period,
                 now=now,
+                merge=merge,
             )
         except StoreError as exc:
             logger.warning(
                 "paywall: store unavailable (%s); on_store_error=%s", exc, config.on_store_error
             )
+            if identified.merge_from is not None:  # not merged: try again next time
+                identified = replace(identified, cookie=None)
             if config.on_store_error == "open" and access == "metered":
-                return _Plan(None, False, {})
-            verdict = Verdict(Outcome.PREMIUM_WALLED, config.limit, "none")
-        return self.plan_for(verdict, identified, now)
+                return _Plan(None, False, {}), identified
+            verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
+        return self.plan_for(verdict, signed_in, now), identified
 
-    def plan_for(self, verdict: Verdict, identified: Identified, now: datetime) -> _Plan:
+    def plan_for(self, verdict: Verdict, signed_in: bool, now: datetime) -> _Plan:
         outcome = verdict.outcome
         if outcome in (Outcome.ALREADY_READ, Outcome.ENTITLED):
             return _Plan(None, False, {})
         config = self.config
-        left = max(config.limit - verdict.views, 0)
-        if identified.reader.account is None:
+        limit = config.registered_limit if signed_in else config.limit
+        left = max(limit - verdict.views, 0)
+        if not signed_in:
             audience = "anonymous"
         else:
             audience = verdict.status if verdict.status in _WALL_PROMPTS else "registered"
@@ -189,13 +199,16 @@ class _PaywallResponder:
             "numberArticlesLeft": left,
             "numberArticlesLeft-plural": "" if left == 1 else "s",
             "publication": config.publication,
-            "limit": config.limit,
+            "limit": limit,
             "period": config.period,
             "subscribe_url": config.subscribe_url,
+            "register_url": config.register_url,
             "offers": config.offers_for(audience, now.astimezone(config.timezone).date()),
         }
         if outcome == Outcome.COUNTED:
             return _Plan("meter" if left >= 1 else "last-free", False, context)
+        if outcome == Outcome.LIMIT_USED and not signed_in and config.registration_wall:
+            return _Plan("register", True, context)
         return _Plan(_WALL_PROMPTS.get(verdict.status, "subscribe"), True, context)
 
     def personalise_headers(self, identified: Identified) -> None:
@@ -208,13 +221,9 @@ class _PaywallResponder:
         for name in ("etag", "last-modified"):
             if name in headers:
                 del headers[name]
-        if identified.set_cookie:
-            headers.append(
-                "set-cookie",
-                self.paywall.cookie(self.config)
-                .header(identified.reader.reader_id)
-                .decode("latin-1"),
-            )
+        if identified.cookie is not None:
+            cookie = self.paywall.cookie(self.config).header(identified.cookie)
+            headers.append("set-cookie", cookie.decode("latin-1"))
         self.start = {**self.start, "headers": headers.raw}
 
     async def on_body(self, message: Message) -> None:

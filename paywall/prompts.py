@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-PROMPT_NAMES = ("meter", "last-free", "subscribe", "trial-expired", "access-expired")
+PROMPT_NAMES = ("meter", "last-free", "subscribe", "trial-expired", "access-expired", "register")
 TOP_LEVEL_NAMES = frozenset(
     {
         "numberArticlesLeft",
@@ -25,6 +25,7 @@ TOP_LEVEL_NAMES = frozenset(
         "period",
         "offers",
         "subscribe_url",
+        "register_url",
     }
 )
 OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})
@@ -68,7 +69,7 @@ def compile_template(text: str) -> tuple[Node, ...]:
     for match in _TAG.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
         if match.start() > pos:
-            out.append(text[pos : match.start()])
+            out.append(_literal(text, pos, match.start()))
         pos = match.end()
         if match.group("triple") is not None or match.group("sigil") == "&":
             raise TemplateSyntaxError(line, "unescaped output ({{{…}}} or {{&…}}) is not allowed")
@@ -95,8 +96,18 @@ def compile_template(text: str) -> tuple[Node, ...]:
     if stack:
         raise TemplateSyntaxError(stack[-1][2], f"section {{{{#{stack[-1][0]}}}}} is never closed")
     if pos < len(text):
-        out.append(text[pos:])
+        out.append(_literal(text, pos, len(text)))
     return tuple(root)
+
+
+def _literal(text: str, start: int, end: int) -> str:
+    """Plain text between tags; a `{{` left in it never closes and would reach readers raw."""
+    chunk = text[start:end]
+    stray = chunk.find("{{")
+    if stray >= 0:
+        line = text.count("\n", 0, start + stray) + 1
+        raise TemplateSyntaxError(line, "'{{' is never closed with '}}'")
+    return chunk
 
 
 def unknown_names(

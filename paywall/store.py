@@ -10,6 +10,7 @@ import asyncio
 import enum
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -93,8 +94,12 @@ class MeterStore:
         limit: int,
         period: Period,
         now: datetime,
+        merge: Sequence[int] = (),
     ) -> Verdict:
-        """Meter one view of `path`; raises StoreError when Redis fails or is slow."""
+        """Meter one view of `path`; raises StoreError when Redis fails or is slow.
+
+        `merge` are article ids read anonymously that now count toward `reader`'s account.
+        """
         keys = [
             meter_key(self.prefix, reader, period),
             entitlement_key(self.prefix, reader),
@@ -106,6 +111,7 @@ class MeterStore:
             period.seconds_left(now),
             int(now.timestamp()),
             "1" if reader.account is not None else "0",
+            *merge,
         ]
         try:
             async with asyncio.timeout(self.timeout):
@@ -115,6 +121,15 @@ class MeterStore:
         if isinstance(status, bytes):
             status = status.decode()
         return Verdict(Outcome(int(outcome)), int(views), str(status))
+
+    async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
+        """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                members = await self.client.smembers(meter_key(self.prefix, Reader(reader_id), period))
+        except (TimeoutError, aioredis.RedisError, OSError) as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        return sorted(int(member) for member in members)
 
 
 def connect(url: str | None, timeout: float) -> Any:

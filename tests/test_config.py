@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from paywall import config as config_module
-from paywall.config import Config, LiveConfig, human_date, load_config
+from paywall.config import RELOAD_CHECK_SECONDS, Config, LiveConfig, human_date, load_config
 from paywall.yamlsource import ConfigError
 
 WriteConfig = Callable[..., Path]
@@ -88,6 +88,7 @@ def test_sample_config_loads(config_file: WriteConfig, prefix: str) -> None:
         "subscribe",
         "trial-expired",
         "access-expired",
+        "register",
     }
 
 
@@ -564,8 +565,8 @@ def test_live_config_picks_up_an_edit(
     # Within the check interval the old version is still served ...
     assert live.current() is first
     # ... and once the interval has passed, the new one.
-    later = config_module.time.monotonic() + config_module.RELOAD_CHECK_SECONDS + 1
-    monkeypatch.setattr(config_module.time, "monotonic", lambda: later)
+    later = time.monotonic() + RELOAD_CHECK_SECONDS + 1
+    monkeypatch.setattr("paywall.config.time.monotonic", lambda: later)
     assert live.current().limit == 8
 
 

@@ -81,7 +81,7 @@ def _anchor(section: str) -> str:
     return "section-" + section.lower().replace(" ", "-")
 
 
-def _page(
+def page(
     publication: str,
     title: str,
     main: str,
@@ -163,7 +163,7 @@ def render_article(article: Article, publication: str) -> HTMLResponse:
         f'<meta name="description" content="{escape(article.standfirst)}">\n'
         f'<script type="application/ld+json">\n{json_ld(article, publication)}\n</script>\n'
     )
-    return _page(publication, f"{article.headline} | {publication}", main, head=head, footer=footer)
+    return page(publication, f"{article.headline} | {publication}", main, head=head, footer=footer)
 
 
 def _story_item(article: Article) -> str:
@@ -208,7 +208,7 @@ def render_home(publication: str) -> HTMLResponse:
     side.append("""<section class="box"><h2>Subscribe</h2><p>Unlimited access to every story,
 from $12 a month.</p><p><a class="button" href="/subscribe">See plans</a></p></section>""")
     main = f'<div class="home"><div>{"".join(parts)}</div><aside>{"".join(side)}</aside></div>'
-    return _page(publication, f"{publication}: news from the harbour city", main, home=True)
+    return page(publication, f"{publication}: news from the harbour city", main, home=True)
 
 
 def render_subscribe(publication: str, offer: str | None) -> HTMLResponse:
@@ -226,14 +226,14 @@ def render_subscribe(publication: str, offer: str | None) -> HTMLResponse:
 <p class="standfirst">Unlimited access to {escape(publication)}, on every device.</p>
 {notice}<div class="plans">{"".join(cards)}</div>
 <p class="colophon">This is a demonstration site: no payment is taken.</p></section>"""
-    return _page(publication, f"Subscribe | {publication}", main)
+    return page(publication, f"Subscribe | {publication}", main)
 
 
 def render_not_found(publication: str) -> HTMLResponse:
     main = """<section class="article"><p class="kicker">Error 404</p><h1>Page not found</h1>
 <p class="standfirst">We could not find that page. It may have moved, or the link may be wrong.</p>
 <p><a href="/">Return to the front page</a></p></section>"""
-    return _page(publication, f"Page not found | {publication}", main, status_code=404)
+    return page(publication, f"Page not found | {publication}", main, status_code=404)
 
 
 def build_site(publication: str = "The Harbour Ledger") -> Starlette:

@@ -8,9 +8,16 @@
 -- ARGV[4]  seconds until the meter key may expire (end of period plus slack)
 -- ARGV[5]  now, unix seconds
 -- ARGV[6]  "1" when the reader is signed in (KEYS[2] is meaningful)
+-- ARGV[7…] article ids this reader read anonymously this period, on first sign-in:
+--          merged into KEYS[1] so signing in neither double-counts nor resets the meter
 --
 -- Returns {outcome, views this period, entitlement status}; outcome is
 -- 0 already read, 1 counted, 2 limit used (walled), 3 entitled, 4 premium walled.
+
+if #ARGV > 6 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 7))
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
 
 local status = 'none'
 if ARGV[6] == '1' then

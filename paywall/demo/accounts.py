@@ -1,0 +1,86 @@
+"""Demo sign-in: one account in each reader state, so every prompt can be seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser, SimpleUser
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..entitlements import Entitlements, Plan
+from .site import page
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    id: str
+    label: str
+    plan: Plan | None
+    days_left: int  # negative: the plan has ended
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("reader", "Registered reader, no subscription (metered by account)", None, 0),
+    DemoAccount("trialist", "On a free trial (full access, no prompts)", "trial", 30),
+    DemoAccount("trial-ended", "Trial ended last week (sees “Your trial period has expired”)", "trial", -7),
+    DemoAccount("subscriber", "Subscriber (full access, premium included)", "subscription", 365),
+    DemoAccount("lapsed", "Subscription ended (sees “Your full access … has expired”)", "subscription", -30),
+)
+
+
+async def seed(entitlements: Entitlements) -> None:
+    """Record each demo account's plan, relative to today."""
+    now = datetime.now(UTC)
+    for account in DEMO_ACCOUNTS:
+        if account.plan is None:
+            await entitlements.revoke(account.id)
+        else:
+            until = now + timedelta(days=account.days_left)
+            await entitlements.grant(account.id, plan=account.plan, until=until)
+
+
+class SessionAccounts(AuthenticationBackend):
+    """The signed-in demo account, kept in Starlette's signed session cookie."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        account = conn.session.get("account")
+        if account not in {a.id for a in DEMO_ACCOUNTS}:
+            return None
+        return AuthCredentials(["authenticated"]), SimpleUser(account)
+
+
+def routes(publication: str) -> list[Route]:
+    async def signin(request: Request) -> Response:
+        if request.method == "POST":
+            form = await request.form()
+            account = str(form.get("account", ""))
+            if account in {a.id for a in DEMO_ACCOUNTS}:
+                request.session["account"] = account
+            else:
+                request.session.pop("account", None)
+            return RedirectResponse("/signin", status_code=303)
+        current = request.session.get("account")
+        rows = "".join(
+            f'<li><form method="post" action="/signin"><button class="button" name="account"'
+            f' value="{escape(a.id)}">{escape(a.id)}</button> {escape(a.label)}'
+            f'{" <strong>(signed in)</strong>" if a.id == current else ""}</form></li>'
+            for a in DEMO_ACCOUNTS
+        )
+        status = (
+            f"Signed in as <strong>{escape(current)}</strong>." if current else "Not signed in."
+        )
+        main = f"""<section class="article"><p class="kicker">Demo accounts</p>
+<h1>Sign in</h1>
+<p class="standfirst">{status} Pick an account to see the paywall as that reader does.</p>
+<ul class="accounts">{rows}</ul>
+<form method="post" action="/signin"><button class="button" name="account" value="">Sign out</button>
+(back to an anonymous reader, metered by cookie)</form>
+<p class="colophon">Views you made anonymously this month count toward the account you sign in to.</p>
+</section>"""
+        return page(publication, f"Sign in | {publication}", main)
+
+    return [Route("/signin", signin, methods=["GET", "POST"])]
