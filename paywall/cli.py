@@ -1,14 +1,19 @@
-"""The `paywall` command: demo, check (and the entitlement commands)."""
+"""The `paywall` command: the demo, config checks, and entitlements from a shell."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
+from .entitlements import PLANS, Entitlements
 from .yamlsource import ConfigError
 
 
@@ -24,10 +29,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config file and its templates")
     check.add_argument("config", type=Path)
 
+    for name, summary in (
+        ("grant", "give an account a trial or subscription until a date"),
+        ("revoke", "remove an account's trial or subscription"),
+        ("status", "show an account's entitlement status"),
+    ):
+        command = commands.add_parser(name, help=summary)
+        command.add_argument("account")
+        command.add_argument("--config", type=Path, default=Path("config/paywall.yaml"))
+        if name == "grant":
+            command.add_argument("--plan", choices=PLANS, required=True)
+            command.add_argument(
+                "--until",
+                required=True,
+                help="last day of access, YYYY-MM-DD, inclusive, in meter.timezone"
+                " (a past date records a lapsed trial or subscription)",
+            )
+
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config)
-    return _demo(args.host, args.port, args.config)
+    if args.command == "demo":
+        return _demo(args.host, args.port, args.config)
+    return asyncio.run(_entitlement_command(parser, args))
+
+
+async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .store import connect
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not config.store_url:
+        print(
+            f"paywall {args.command}: {args.config} has no store.url; entitlements need a"
+            " shared Redis (the embedded store lives inside one process)",
+            file=sys.stderr,
+        )
+        return 1
+    client = connect(config.store_url, timeout=5.0)
+    entitlements = Entitlements(client, config.store_prefix)
+    try:
+        if args.command == "grant":
+            try:
+                last_day = date.fromisoformat(args.until)
+            except ValueError:
+                parser.error(f"--until: expected a date like 2027-03-31, got {args.until!r}")
+            start = datetime.combine(last_day + timedelta(days=1), time(), config.timezone)
+            await entitlements.grant(args.account, plan=args.plan, until=start)
+        elif args.command == "revoke":
+            await entitlements.revoke(args.account)
+        plan, until = await entitlements.lookup(args.account)
+        status = await entitlements.status(args.account)
+    except RedisError as exc:
+        print(f"paywall {args.command}: store error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    if until is None:
+        print(f"{args.account}: {status}")
+    else:
+        ends = until.astimezone(config.timezone) - timedelta(microseconds=1)
+        if status == plan:
+            print(f"{args.account}: {status} until {ends:%Y-%m-%d} ({config.timezone})")
+        else:
+            print(f"{args.account}: {status} ({plan} ended {ends:%Y-%m-%d}, {config.timezone})")
+    return 0
 
 
 def _check(path: Path) -> int:

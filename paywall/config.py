@@ -6,6 +6,7 @@ import fnmatch
 import logging
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -398,6 +399,7 @@ class LiveConfig:
             logger.info("paywall: reloaded %s", self.path)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Size and content hash of the file and templates: robust to coarse mtimes."""
         files = [self.path]
         folder = self.config.templates_dir
         if folder is not None and folder.is_dir():
@@ -405,8 +407,8 @@ class LiveConfig:
         stamps = []
         for file in files:
             try:
-                info = file.stat()
+                content = file.read_bytes()
             except OSError:
                 continue
-            stamps.append((str(file), info.st_mtime_ns, info.st_size))
+            stamps.append((str(file), len(content), zlib.crc32(content)))
         return tuple(stamps)

@@ -50,7 +50,7 @@ class Entitlements:
         plan, _, until = text.partition(" ")
         if plan not in PLANS or not until.isdigit():
             return None, None
-        return plan, datetime.fromtimestamp(int(until), UTC)  # type: ignore[return-value]
+        return plan, datetime.fromtimestamp(int(until), UTC)
 
     def _key(self, account: str) -> str:
         if not account:

@@ -126,7 +126,9 @@ class MeterStore:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
         try:
             async with asyncio.timeout(self.timeout):
-                members = await self.client.smembers(meter_key(self.prefix, Reader(reader_id), period))
+                members = await self.client.smembers(
+                    meter_key(self.prefix, Reader(reader_id), period)
+                )
         except (TimeoutError, aioredis.RedisError, OSError) as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         return sorted(int(member) for member in members)

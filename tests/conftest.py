@@ -133,9 +133,7 @@ def client_for(app: Any) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def reader(
-    store: Any, config_file: Callable[..., Path]
-) -> AsyncIterator[httpx.AsyncClient]:
+async def reader(store: Any, config_file: Callable[..., Path]) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like reader (keeps its cookie) on the sample site behind the paywall."""
     async with client_for(PaywallMiddleware(article_site, config=config_file(), redis=store)) as c:
         yield c

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from paywall.cli import main
+from paywall.config import load_config
 
 WriteConfig = Callable[..., Path]
 REPO = Path(__file__).resolve().parent.parent
@@ -108,3 +109,104 @@ def test_python_dash_m_paywall_check(config_file: WriteConfig) -> None:
     for prefix in expected:
         assert prefix in bad.stderr
     assert "OK" not in bad.stdout
+
+
+# -- entitlements from the shell, against real Redis ----------------------------------
+
+
+@pytest.fixture
+def real_store_config(tmp_path: Path) -> Iterator[Path]:
+    import os
+    import uuid
+
+    import redis
+
+    url = os.environ.get("PAYWALL_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("PAYWALL_TEST_REDIS_URL is not set")
+    prefix = f"paywall-test-{uuid.uuid4().hex[:12]}:"
+    path = tmp_path / "paywall.yaml"
+    path.write_text(
+        f"publication: T\nmeter: {{timezone: Asia/Tokyo}}\n"
+        f'store: {{url: "{url}", prefix: "{prefix}"}}\n'
+    )
+    yield path
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def test_grant_status_revoke_round_trip(
+    real_store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ["--config", str(real_store_config)]
+    assert main(["grant", "acct-42", "--plan", "trial", "--until", "2099-03-31", *config]) == 0
+    assert capsys.readouterr().out == "acct-42: trial until 2099-03-31 (Asia/Tokyo)\n"
+    assert main(["status", "acct-42", *config]) == 0
+    assert capsys.readouterr().out.startswith("acct-42: trial ")
+    past = ["--plan", "subscription", "--until", "2026-01-31"]
+    assert main(["grant", "acct-42", *past, *config]) == 0
+    assert capsys.readouterr().out == (
+        "acct-42: access_expired (subscription ended 2026-01-31, Asia/Tokyo)\n"
+    )
+    assert main(["revoke", "acct-42", *config]) == 0
+    assert capsys.readouterr().out == "acct-42: none\n"
+
+
+def test_grant_is_visible_to_the_library(real_store_config: Path) -> None:
+    import asyncio
+    import os
+
+    import redis.asyncio as aioredis
+
+    from paywall import Entitlements
+
+    main(
+        [
+            "grant",
+            "acct-7",
+            "--plan",
+            "subscription",
+            "--until",
+            "2099-01-01",
+            "--config",
+            str(real_store_config),
+        ]
+    )
+    prefix = load_config(real_store_config).store_prefix
+
+    async def status() -> str:
+        client = aioredis.from_url(os.environ["PAYWALL_TEST_REDIS_URL"])
+        try:
+            return await Entitlements(client, prefix=prefix).status("acct-7")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(status()) == "subscription"
+
+
+def test_entitlement_commands_explain_a_missing_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "paywall.yaml"
+    path.write_text("publication: T\n")
+    assert main(["status", "acct-1", "--config", str(path)]) == 1
+    assert "has no store.url" in capsys.readouterr().err
+
+
+def test_bad_until_date(real_store_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "grant",
+                "a",
+                "--plan",
+                "trial",
+                "--until",
+                "next week",
+                "--config",
+                str(real_store_config),
+            ]
+        )
+    assert "expected a date like 2027-03-31" in capsys.readouterr().err

@@ -57,7 +57,9 @@ async def test_countdown_then_last_free_then_wall(reader: httpx.AsyncClient) -> 
 async def test_prompt_sits_at_the_start_of_the_article(reader: httpx.AsyncClient) -> None:
     page = (await reader.get("/articles/one")).text
     start = page.index('<article class="story">') + len('<article class="story">')
-    assert page[start:].startswith('<div class="paywall-prompt paywall-meter" data-paywall="meter">')
+    assert page[start:].startswith(
+        '<div class="paywall-prompt paywall-meter" data-paywall="meter">'
+    )
 
 
 async def test_walled_page_keeps_the_publishers_markup_outside_the_article(
@@ -151,12 +153,22 @@ async def test_deleting_the_cookie_starts_a_new_reader(reader: httpx.AsyncClient
 
 @pytest.mark.parametrize(
     "value",
-    [b"garbage", b"", b"a.b.c", b"x" * 5000, "\u00e9t\u00e9".encode(), b"\xff\xfe", b"eyJ.forged.sig"],
+    [
+        b"garbage",
+        b"",
+        b"a.b.c",
+        b"x" * 5000,
+        "\u00e9t\u00e9".encode(),
+        b"\xff\xfe",
+        b"eyJ.forged.sig",
+    ],
 )
 async def test_bad_cookies_are_a_new_reader_never_an_error(
     reader: httpx.AsyncClient, value: bytes
 ) -> None:
-    page = await reader.get("/articles/one", headers={b"cookie": b"paywall_rid=" + value + b"; o=1"})
+    page = await reader.get(
+        "/articles/one", headers={b"cookie": b"paywall_rid=" + value + b"; o=1"}
+    )
     assert page.status_code == 200 and prompts(page) == ["meter"]
     assert page.headers["set-cookie"].startswith("paywall_rid=")
 
@@ -288,7 +300,10 @@ def compressing_site(coding: str) -> Any:
     async def site(scope: Any, receive: Any, send: Any) -> None:
         raw = article_page().encode()
         body = gzip.compress(raw) if coding == "gzip" else raw
-        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-encoding", coding.encode())]
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-encoding", coding.encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -355,7 +370,11 @@ async def test_page_without_the_gated_element_is_never_served_whole_when_walled(
     async def site(scope: Any, receive: Any, send: Any) -> None:
         body = article_page().replace('class="story"', 'class="other"').encode()
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
         )
         await send({"type": "http.response.body", "body": body})
 
@@ -413,3 +432,44 @@ async def test_lifespan_and_websocket_scopes_pass_through(
     await paywall({"type": "lifespan"}, nothing, ignore)
     await paywall({"type": "websocket", "path": "/articles/x", "headers": []}, nothing, ignore)
     assert seen == ["lifespan", "websocket"]
+
+
+async def test_config_edits_apply_live_and_keep_counts(
+    store: Any, config_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import time
+
+    from .conftest import CONFIG
+
+    path = config_file()
+    paywall = PaywallMiddleware(article_site, config=path, redis=store)
+
+    async def wait_for_limit(limit: int) -> bool:
+        """Poll a premium page (never counted) until its prompt shows the new limit."""
+        deadline = time.monotonic() + 2.0  # the promise: every worker within 2 seconds
+        while time.monotonic() < deadline:
+            page = await reader.get("/premium/probe")
+            if f"You have read your {limit} free articles" in page.text:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async with client_for(paywall) as reader:
+        await reader.get("/articles/a")
+        await reader.get("/articles/b")
+        path.write_text(path.read_text().replace("limit: 3", "limit: 5"))
+        assert await wait_for_limit(5)
+        page = await reader.get("/articles/c")
+        assert "You have 2 free articles left" in page.text  # 3 of 5 used, none lost
+        path.write_text(path.read_text().replace("limit: 5", "limit: many"))
+        await asyncio.sleep(1.2)
+        page = await reader.get("/articles/d")
+        assert "You have 1 free article left" in page.text  # the last good version serves
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "meter.limit" in errors[0].getMessage()
+        assert f"{path}:" in errors[0].getMessage()
+        fixed = CONFIG.replace("PREFIX", paywall.store.prefix).replace("limit: 3", "limit: 4")
+        path.write_text(fixed)
+        assert await wait_for_limit(4)
+        assert prompts(await reader.get("/articles/e")) == ["subscribe"]  # 4 of 4 used

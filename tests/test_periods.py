@@ -27,7 +27,9 @@ def test_week_is_the_iso_week_starting_monday() -> None:
     period = current_period("week", ZoneInfo("UTC"), friday)
     assert period.id == "2026-W48"
     assert period.ends == datetime(2026, 11, 30, tzinfo=ZoneInfo("UTC"))
-    assert current_period("week", ZoneInfo("UTC"), datetime(2027, 1, 1, tzinfo=UTC)).id == "2026-W53"
+    assert (
+        current_period("week", ZoneInfo("UTC"), datetime(2027, 1, 1, tzinfo=UTC)).id == "2026-W53"
+    )
 
 
 def test_day() -> None:

@@ -56,7 +56,9 @@ async def test_open_serves_metered_pages_in_full(
 
 
 @pytest.mark.parametrize("make_store", [0, 1], ids=["refused", "hanging"])
-async def test_closed_walls_metered_pages(config_file: Callable[..., Path], make_store: int) -> None:
+async def test_closed_walls_metered_pages(
+    config_file: Callable[..., Path], make_store: int
+) -> None:
     text = CONFIG + "on_store_error: closed\n"
     paywall = PaywallMiddleware(article_site, config=config_file(text), redis=stores()[make_store])
     async with client_for(paywall) as reader:

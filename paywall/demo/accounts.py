@@ -26,9 +26,13 @@ class DemoAccount:
 DEMO_ACCOUNTS = (
     DemoAccount("reader", "Registered reader, no subscription (metered by account)", None, 0),
     DemoAccount("trialist", "On a free trial (full access, no prompts)", "trial", 30),
-    DemoAccount("trial-ended", "Trial ended last week (sees “Your trial period has expired”)", "trial", -7),
+    DemoAccount(
+        "trial-ended", "Trial ended last week (sees “Your trial period has expired”)", "trial", -7
+    ),
     DemoAccount("subscriber", "Subscriber (full access, premium included)", "subscription", 365),
-    DemoAccount("lapsed", "Subscription ended (sees “Your full access … has expired”)", "subscription", -30),
+    DemoAccount(
+        "lapsed", "Subscription ended (sees “Your full access … has expired”)", "subscription", -30
+    ),
 )
 
 
@@ -67,7 +71,7 @@ def routes(publication: str) -> list[Route]:
         rows = "".join(
             f'<li><form method="post" action="/signin"><button class="button" name="account"'
             f' value="{escape(a.id)}">{escape(a.id)}</button> {escape(a.label)}'
-            f'{" <strong>(signed in)</strong>" if a.id == current else ""}</form></li>'
+            f"{' <strong>(signed in)</strong>' if a.id == current else ''}</form></li>"
             for a in DEMO_ACCOUNTS
         )
         status = (
@@ -77,9 +81,11 @@ def routes(publication: str) -> list[Route]:
 <h1>Sign in</h1>
 <p class="standfirst">{status} Pick an account to see the paywall as that reader does.</p>
 <ul class="accounts">{rows}</ul>
-<form method="post" action="/signin"><button class="button" name="account" value="">Sign out</button>
+<form method="post" action="/signin">
+<button class="button" name="account" value="">Sign out</button>
 (back to an anonymous reader, metered by cookie)</form>
-<p class="colophon">Views you made anonymously this month count toward the account you sign in to.</p>
+<p class="colophon">Views you made anonymously this month count toward the account
+you sign in to.</p>
 </section>"""
         return page(publication, f"Sign in | {publication}", main)
 

@@ -39,7 +39,10 @@ def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette
         yield
 
     return Starlette(
-        routes=[*accounts.routes(settings.publication), Mount("/", app=build_site(settings.publication))],
+        routes=[
+            *accounts.routes(settings.publication),
+            Mount("/", app=build_site(settings.publication)),
+        ],
         middleware=[
             Middleware(SessionMiddleware, secret_key=session_key, https_only=False),
             Middleware(AuthenticationMiddleware, backend=accounts.SessionAccounts()),
