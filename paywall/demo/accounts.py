@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
+from urllib.parse import parse_qs
 
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser, SimpleUser
 from starlette.requests import HTTPConnection, Request
@@ -60,8 +61,8 @@ class SessionAccounts(AuthenticationBackend):
 def routes(publication: str) -> list[Route]:
     async def signin(request: Request) -> Response:
         if request.method == "POST":
-            form = await request.form()
-            account = str(form.get("account", ""))
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            account = form.get("account", [""])[0]
             if account in {a.id for a in DEMO_ACCOUNTS}:
                 request.session["account"] = account
             else:

@@ -1,0 +1,66 @@
+"""The demo newspaper: every prompt of the seed page can be seen with its accounts."""
+
+from __future__ import annotations
+
+import re
+
+import fakeredis
+import pytest
+from starlette.testclient import TestClient
+
+from paywall.demo.accounts import DEMO_ACCOUNTS
+from paywall.demo.app import build_demo
+from paywall.demo.articles import ARTICLES, METERED
+
+PROMPT = re.compile(r'data-paywall="([\w-]+)"')
+PREMIUM = next(a.path for a in ARTICLES if a.access == "premium")
+SPONSORED = next(a.path for a in ARTICLES if a.access == "sponsored")
+
+
+@pytest.fixture
+def demo() -> TestClient:
+    return TestClient(build_demo(redis=fakeredis.FakeAsyncRedis()), base_url="http://127.0.0.1")
+
+
+def prompt_of(client: TestClient, path: str) -> list[str]:
+    return PROMPT.findall(client.get(path).text)
+
+
+def test_anonymous_countdown_last_free_and_wall(demo: TestClient) -> None:
+    with demo:
+        assert demo.get("/").status_code == 200
+        first = demo.get(METERED[0].path)
+        assert "You have 2 free articles left this month" in first.text
+        assert prompt_of(demo, METERED[1].path) == ["meter"]
+        assert prompt_of(demo, METERED[2].path) == ["last-free"]
+        walled = demo.get(METERED[3].path)
+        assert PROMPT.findall(walled.text) == ["subscribe"]
+        assert METERED[3].paragraphs[-1] not in walled.text
+        assert "Offer ends June 30th" in walled.text
+        assert prompt_of(demo, SPONSORED) == []
+        assert prompt_of(demo, PREMIUM) == ["subscribe"]
+
+
+@pytest.mark.parametrize(
+    ("account", "premium_prompt", "sentence"),
+    [
+        ("reader", ["subscribe"], "Keep reading The Harbour Ledger"),
+        ("trialist", [], None),
+        ("subscriber", [], None),
+        ("trial-ended", ["trial-expired"], "Your trial period has expired"),
+        ("lapsed", ["access-expired"], "Your full access to The Harbour Ledger has expired"),
+    ],
+)
+def test_each_demo_account_sees_its_own_state(
+    demo: TestClient, account: str, premium_prompt: list[str], sentence: str | None
+) -> None:
+    assert account in {a.id for a in DEMO_ACCOUNTS}
+    with demo:
+        signed_in = demo.post("/signin", data={"account": account})
+        assert signed_in.status_code == 200 and f"Signed in as <strong>{account}" in signed_in.text
+        premium = demo.get(PREMIUM)
+        assert PROMPT.findall(premium.text) == premium_prompt
+        if sentence:
+            assert sentence in premium.text
+        demo.post("/signin", data={"account": ""})
+        assert "Not signed in" in demo.get("/signin").text
