@@ -125,7 +125,8 @@ class _PaywallResponder:
             await self.on_body(message)
 
     async def on_start(self, message: Message) -> None:
-        headers = MutableHeaders(raw=list(message["headers"]))
+        # Some frameworks (Django) send "Content-Type"; Starlette looks headers up lower-case.
+        headers = MutableHeaders(raw=[(k.lower(), v) for k, v in message["headers"]])
         access: Access = self.path_access
         override = headers.get(_OVERRIDE)
         if override is not None:

@@ -473,3 +473,22 @@ async def test_config_edits_apply_live_and_keep_counts(
         path.write_text(fixed)
         assert await wait_for_limit(4)
         assert prompts(await reader.get("/articles/e")) == ["subscribe"]  # 4 of 4 used
+
+
+async def test_mixed_case_upstream_headers_are_understood(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        headers = [
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"ETag", b'"v1"'),
+            (b"X-Paywall", b"premium"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": article_page().encode()})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        page = await reader.get("/news/anything")
+    assert prompts(page) == ["subscribe"] and hidden_text_in(page) == []
+    assert "etag" not in page.headers and "x-paywall" not in page.headers
