@@ -15,6 +15,8 @@ import pytest
 from paywall.config import RELOAD_CHECK_SECONDS, Config, LiveConfig, human_date, load_config
 from paywall.yamlsource import ConfigError
 
+from .conftest import CONFIG
+
 WriteConfig = Callable[..., Path]
 
 
@@ -646,3 +648,29 @@ def test_live_config_picks_up_a_new_template_file(
     (folder / "last-free.html").write_text("<p>Final freebie this {{period}}</p>")
     live._next_check = 0
     assert "Final freebie this month" in live.current().prompts.render("last-free", context)
+
+
+def test_registered_limit_defaults_to_the_limit(config_file: WriteConfig) -> None:
+    config = load_config(config_file())
+    assert config.registered_limit == config.limit == 3
+    assert config.registration_wall is False and config.register_url == "/signin"
+    text = CONFIG.replace(
+        "  limit: 3\n", "  limit: 3\n  registered_limit: 8\n  registration_wall: true\n"
+    )
+    custom = load_config(config_file(text + "register_url: /join\n"))
+    assert (custom.registered_limit, custom.registration_wall, custom.register_url) == (
+        8,
+        True,
+        "/join",
+    )
+
+
+def test_registration_settings_are_validated(config_file: WriteConfig) -> None:
+    text = CONFIG.replace(
+        "  limit: 3\n", "  limit: 3\n  registered_limit: -2\n  registration_wall: maybe\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file(text + "register_url: javascript:x\n"))
+    message = str(caught.value)
+    assert "meter.registered_limit" in message and "meter.registration_wall" in message
+    assert "register_url" in message

@@ -435,10 +435,15 @@ async def test_lifespan_and_websocket_scopes_pass_through(
 
 
 async def test_config_edits_apply_live_and_keep_counts(
-    store: Any, config_file: Callable[..., Path], caplog: pytest.LogCaptureFixture
+    store: Any,
+    config_file: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import asyncio
     import time
+
+    from paywall.cli import main
 
     from .conftest import CONFIG
 
@@ -469,6 +474,9 @@ async def test_config_edits_apply_live_and_keep_counts(
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert len(errors) == 1 and "meter.limit" in errors[0].getMessage()
         assert f"{path}:" in errors[0].getMessage()
+        assert main(["check", str(path)]) == 1
+        problem = capsys.readouterr().err.splitlines()[0]
+        assert problem.startswith(f"{path}:") and problem in errors[0].getMessage()
         fixed = CONFIG.replace("PREFIX", paywall.store.prefix).replace("limit: 3", "limit: 4")
         path.write_text(fixed)
         assert await wait_for_limit(4)
