@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import logging
 import re
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .crawlers import Crawler
 from .html import Selector
 from .periods import PeriodName
 from .prompts import Prompts, load_prompts
@@ -59,6 +61,7 @@ class Config:
     limit: int
     registered_limit: int
     registration_wall: bool
+    new_readers_per_network: int
     period: PeriodName
     timezone: ZoneInfo
     default_access: Access
@@ -73,6 +76,8 @@ class Config:
     store_url: str | None
     store_prefix: str
     store_timeout: float
+    store_breaker_seconds: int
+    crawlers: tuple[Crawler, ...]
     cookie_name: str
     cookie_secure: bool
     cookie_max_age: int
@@ -111,14 +116,23 @@ class _Builder:
         meter = self.section(
             top.get("meter", {}),
             ("meter",),
-            {"limit", "period", "timezone", "registered_limit", "registration_wall"},
+            {
+                "limit",
+                "period",
+                "timezone",
+                "registered_limit",
+                "registration_wall",
+                "new_readers_per_network",
+            },
         )
         content = self.section(
             top.get("content", {}),
             ("content",),
             {"default", "rules", "article", "teaser_paragraphs", "max_page_kb"},
         )
-        store = self.section(top.get("store", {}), ("store",), {"url", "prefix", "timeout_ms"})
+        store = self.section(
+            top.get("store", {}), ("store",), {"url", "prefix", "timeout_ms", "breaker_seconds"}
+        )
         cookie = self.section(
             top.get("cookie", {}), ("cookie",), {"name", "secure", "max_age_days", "secret_env"}
         )
@@ -138,6 +152,7 @@ class _Builder:
             limit=limit,
             registered_limit=self.integer(meter, ("meter", "registered_limit"), limit),
             registration_wall=self.boolean(meter, ("meter", "registration_wall"), False),
+            new_readers_per_network=self.integer(meter, ("meter", "new_readers_per_network"), 0),
             period=self.choice(meter, ("meter", "period"), ("month", "week", "day"), "month"),
             timezone=timezone,
             default_access=self.choice(content, ("content", "default"), ACCESS_LEVELS, "free"),
@@ -152,6 +167,8 @@ class _Builder:
             store_url=self.text(store, ("store", "url"), "") or None,
             store_prefix=prefix,
             store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
+            store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
+            crawlers=self.crawlers(top.get("crawlers", [])),
             cookie_name=cookie_name,
             cookie_secure=self.boolean(cookie, ("cookie", "secure"), True),
             cookie_max_age=self.integer(cookie, ("cookie", "max_age_days"), 365, low=1) * 86400,
@@ -258,6 +275,45 @@ class _Builder:
             rules.append(Rule(pattern, re.compile(fnmatch.translate(pattern)), access))
         return tuple(rules)
 
+    def crawlers(self, value: Any) -> tuple[Crawler, ...]:
+        if not isinstance(value, list):
+            self.error(("crawlers",), f"expected a list of crawlers, got {_kind(value)}")
+            return ()
+        crawlers = []
+        for index, item in enumerate(value):
+            at: KeyPath = ("crawlers", index)
+            entry = self.section(item, at, {"name", "user_agent", "networks", "dns"})
+            if not entry:
+                continue
+            networks = []
+            for n, text in enumerate(self.text_list(entry, (*at, "networks"))):
+                try:
+                    networks.append(ipaddress.ip_network(text, strict=False))
+                except ValueError:
+                    self.error((*at, "networks", n), f"{text!r} is not a CIDR network")
+            suffixes = tuple(
+                "." + suffix.strip(".").lower() for suffix in self.text_list(entry, (*at, "dns"))
+            )
+            if not networks and not suffixes:
+                self.error(
+                    at,
+                    "a crawler needs networks (CIDR) or dns (hostname suffixes): a User-Agent"
+                    " alone can be forged",
+                )
+            user_agent = self.text(entry, (*at, "user_agent"), None)
+            if not user_agent.strip():
+                self.error((*at, "user_agent"), "must not be empty")
+            name = self.text(entry, (*at, "name"), user_agent)
+            crawlers.append(Crawler(name, user_agent.lower(), tuple(networks), suffixes))
+        return tuple(crawlers)
+
+    def text_list(self, where: dict[str, Any], at: KeyPath) -> list[str]:
+        value = where.get(str(at[-1]), [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(at, f"expected a list of text, got {value!r}")
+            return []
+        return value
+
     def templates_dir(self, top: dict[str, Any]) -> Path | None:
         if top.get("templates") is None:
             return None
@@ -337,6 +393,7 @@ _TOP_KEYS = {
     "on_store_error",
     "subscribe_url",
     "register_url",
+    "crawlers",
 }
 
 

@@ -39,6 +39,7 @@ class Identified:
     reader: Reader
     cookie: str | None  # a payload to (re)sign into the cookie on this response, if any
     merge_from: str | None = None  # an anonymous reader id whose views join the account's
+    new: bool = False  # no valid cookie came with the request: a reader id was just minted
 
 
 class ReaderCookie:
@@ -62,7 +63,7 @@ class ReaderCookie:
         payload = self._verify(raw) if raw is not None else None
         if payload is None:
             reader_id = new_reader_id()
-            return Identified(Reader(reader_id, account), _payload(reader_id, account))
+            return Identified(Reader(reader_id, account), _payload(reader_id, account), new=True)
         reader_id, _, mark = payload.partition("|")
         wanted = _payload(reader_id, account)
         if account is not None and mark != _account_mark(account):

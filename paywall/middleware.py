@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite
 from .config import Access, Config, LiveConfig
+from .crawlers import CrawlerVerifier, client_network
 from .identity import Identified, ReaderCookie, account_of, secret_keys
 from .periods import current_period
 from .store import MeterStore, Outcome, StoreError, Verdict, connect
@@ -51,7 +52,10 @@ class PaywallMiddleware:
         first = self.live.config
         self._keys = secret_keys(first.secret_env)
         client = redis if redis is not None else connect(first.store_url, first.store_timeout)
-        self.store = MeterStore(client, first.store_prefix, first.store_timeout)
+        self.store = MeterStore(
+            client, first.store_prefix, first.store_timeout, first.store_breaker_seconds
+        )
+        self.crawlers = CrawlerVerifier()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._cookie_for: tuple[Config, ReaderCookie] | None = None
 
@@ -144,10 +148,21 @@ class _PaywallResponder:
             await self.send(message)
             return
         self.start, self.headers = message, headers
-        identified = self.paywall.cookie(self.config).identify(
-            self.scope["headers"], account_of(self.scope)
+        if _is_prefetch(self.scope["headers"]):
+            await self.refuse_prefetch()
+            return
+        identified: Identified | None = None
+        client = self.scope.get("client")
+        crawler = await self.paywall.crawlers.verify(
+            self.config.crawlers, _header(self.scope, b"user-agent"), client[0] if client else None
         )
-        self.plan, identified = await self.meter(identified, access)
+        if crawler is not None:
+            self.plan = _Plan(None, False, {})  # full article, not counted, no cookie
+        else:
+            identified = self.paywall.cookie(self.config).identify(
+                self.scope["headers"], account_of(self.scope)
+            )
+            self.plan, identified = await self.meter(identified, access)
         self.personalise_headers(identified)
         if self.plan.prompt is None:
             await self.send(self.start)  # nothing to change in the body: stream it as it comes
@@ -165,6 +180,12 @@ class _PaywallResponder:
             merge = []
             if identified.merge_from is not None:
                 merge = await store.anonymous_views(identified.merge_from, period)
+            start_used = False
+            cap = config.new_readers_per_network
+            if identified.new and not signed_in and access == "metered" and cap > 0:
+                network = _client_network(self.scope)
+                if network is not None:
+                    start_used = await store.new_reader_from(network, period, now) > cap
             verdict = await store.view(
                 identified.reader,
                 self.scope["path"].rstrip("/") or "/",
@@ -173,6 +194,7 @@ class _PaywallResponder:
                 period=period,
                 now=now,
                 merge=merge,
+                start_used=start_used,
             )
         except StoreError as exc:
             logger.warning(
@@ -212,7 +234,20 @@ class _PaywallResponder:
             return _Plan("register", True, context)
         return _Plan(_WALL_PROMPTS.get(verdict.status, "subscribe"), True, context)
 
-    def personalise_headers(self, identified: Identified) -> None:
+    async def refuse_prefetch(self) -> None:
+        """Prefetches and prerenders spend no free view and get no article: a non-2xx answer
+        makes the browser drop the speculation and fetch (and meter) the real navigation."""
+        body = b"Metered articles are not served to prefetch or prerender requests.\n"
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await self.send({"type": "http.response.start", "status": 503, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+        self.passthrough, self.discard, self.finished = False, True, True
+
+    def personalise_headers(self, identified: Identified | None) -> None:
         headers = self.headers
         directives = ["private", "no-cache"]
         if "no-store" in headers.get("cache-control", "").lower():
@@ -222,7 +257,7 @@ class _PaywallResponder:
         for name in ("etag", "last-modified"):
             if name in headers:
                 del headers[name]
-        if identified.cookie is not None:
+        if identified is not None and identified.cookie is not None:
             cookie = self.paywall.cookie(self.config).header(identified.cookie)
             headers.append("set-cookie", cookie.decode("latin-1"))
         self.start = {**self.start, "headers": headers.raw}
@@ -318,6 +353,28 @@ def _decompress(body: bytes, coding: str) -> bytes:
         except zlib.error:
             return zlib.decompress(body, wbits=-15)
     raise ValueError(f"cannot decode Content-Encoding {coding!r}")
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox)."""
+    for key, value in headers:
+        if key in (b"sec-purpose", b"purpose", b"x-purpose", b"x-moz") and (
+            b"prefetch" in value.lower() or b"preview" in value.lower()
+        ):
+            return True
+    return False
+
+
+def _client_network(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client_network(client[0]) if client else None
 
 
 def _without_override(send: Send) -> Send:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+import inspect
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -76,13 +78,48 @@ def entitlement_key(prefix: str, reader: Reader) -> str:
     return f"{prefix}{reader.tag}:ent"
 
 
+class CircuitBreaker:
+    """Fails fast for `seconds` after a store error, so a dead Redis costs one timeout per
+    interval rather than one per request; then lets a single request probe it again."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._open_until = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        if self.seconds <= 0 or (self.clock() >= self._open_until and not self._probing):
+            self._probing = self._open_until > 0
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self._open_until = 0.0
+        self._probing = False
+
+    def abandoned(self) -> None:
+        """A call was cancelled before it could tell: let the next request probe."""
+        self._probing = False
+
+    def failed(self) -> bool:
+        """Record a failure; True when this failure opened (or re-opened) the circuit."""
+        self._probing = False
+        was_closed = self._open_until == 0.0
+        self._open_until = self.clock() + self.seconds
+        return was_closed
+
+
 class MeterStore:
     """Runs meter.lua: entitlement lookup plus check-and-count, in one round trip."""
 
-    def __init__(self, client: Any, prefix: str, timeout: float) -> None:
+    def __init__(
+        self, client: Any, prefix: str, timeout: float, breaker_seconds: float = 5.0
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
+        self.breaker = CircuitBreaker(breaker_seconds)
         self._script = client.register_script(METER_LUA)
 
     async def view(
@@ -95,17 +132,19 @@ class MeterStore:
         period: Period,
         now: datetime,
         merge: Sequence[int] = (),
+        start_used: bool = False,
     ) -> Verdict:
         """Meter one view of `path`; raises StoreError when Redis fails or is slow.
 
-        `merge` are article ids read anonymously that now count toward `reader`'s account.
+        `merge` are article ids read anonymously that now count toward `reader`'s account;
+        `start_used` fills a new reader's meter (see meter.new_readers_per_network).
         """
         keys = [
             meter_key(self.prefix, reader, period),
             entitlement_key(self.prefix, reader),
         ]
         args = [
-            "p" if premium else "m",
+            "p" if premium else ("u" if start_used else "m"),
             article_id(path),
             limit,
             period.seconds_left(now),
@@ -113,25 +152,49 @@ class MeterStore:
             "1" if reader.account is not None else "0",
             *merge,
         ]
-        try:
-            async with asyncio.timeout(self.timeout):
-                outcome, views, status = await self._script(keys=keys, args=args)
-        except (TimeoutError, aioredis.RedisError, OSError) as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        outcome, views, status = await self._call(self._script(keys=keys, args=args))
         if isinstance(status, bytes):
             status = status.decode()
         return Verdict(Outcome(int(outcome)), int(views), str(status))
 
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
+        key = meter_key(self.prefix, Reader(reader_id), period)
+        members = await self._call(self.client.smembers(key))
+        return sorted(int(member) for member in members if int(member) >= 0)
+
+    async def new_reader_from(self, network: str, period: Period, now: datetime) -> int:
+        """Count one new reader id minted for a client network this period; returns the count."""
+        key = f"{self.prefix}{{n:{network}}}:new:{period.id}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, period.seconds_left(now))
+        count, _ = await self._call(pipe.execute())
+        return int(count)
+
+    async def _call(self, call: Awaitable[Any]) -> Any:
+        """Await one Redis call within the timeout, behind the circuit breaker."""
+        if not self.breaker.allow():
+            if inspect.iscoroutine(call):
+                call.close()
+            raise StoreError("circuit open after a recent store error")
         try:
             async with asyncio.timeout(self.timeout):
-                members = await self.client.smembers(
-                    meter_key(self.prefix, Reader(reader_id), period)
-                )
+                result = await call
         except (TimeoutError, aioredis.RedisError, OSError) as exc:
+            if self.breaker.failed():
+                logger.warning(
+                    "paywall: store error (%s: %s); not asking Redis again for %.0fs",
+                    type(exc).__name__,
+                    exc,
+                    self.breaker.seconds,
+                )
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
-        return sorted(int(member) for member in members)
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        self.breaker.succeeded()
+        return result
 
 
 def connect(url: str | None, timeout: float) -> Any:

@@ -2,7 +2,8 @@
 --
 -- KEYS[1]  the reader's meter for this period: a set of article ids
 -- KEYS[2]  the account's entitlement: "<plan> <until-unix-seconds>" (absent for none)
--- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted)
+-- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted), "u" for a
+--          metered page read by a new reader who starts with the meter used up
 -- ARGV[2]  the article id (a small integer, so the set stays an intset)
 -- ARGV[3]  the free-article limit
 -- ARGV[4]  seconds until the meter key may expire (end of period plus slack)
@@ -17,6 +18,15 @@
 if #ARGV > 6 then
   redis.call('SADD', KEYS[1], unpack(ARGV, 7))
   redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+
+if ARGV[1] == 'u' and redis.call('EXISTS', KEYS[1]) == 0 then
+  local used = {}
+  for i = 1, tonumber(ARGV[3]) do used[i] = -i end
+  if #used > 0 then
+    redis.call('SADD', KEYS[1], unpack(used))
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+  end
 end
 
 local status = 'none'
