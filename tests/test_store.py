@@ -85,3 +85,43 @@ def test_article_ids_are_small_and_stable() -> None:
     assert len(ids) == 10000
     assert all(0 <= i < 2**31 for i in ids)
     assert article_id("/articles/1") == article_id("/articles/1")
+
+
+def test_circuit_breaker_fails_fast_then_lets_one_probe_through() -> None:
+    from paywall.store import CircuitBreaker
+
+    now = [100.0]
+    breaker = CircuitBreaker(5.0, clock=lambda: now[0])
+    assert breaker.allow()
+    assert breaker.failed() is True  # opened: the caller logs once
+    assert not breaker.allow()
+    now[0] += 5.0
+    assert breaker.allow()  # one probe...
+    assert not breaker.allow()  # ...and only one while it is out
+    assert breaker.failed() is False  # still down: re-opened, no second log
+    assert not breaker.allow()
+    now[0] += 5.0
+    assert breaker.allow()
+    breaker.succeeded()
+    assert breaker.allow() and breaker.allow()
+
+
+def test_a_cancelled_probe_does_not_leave_the_circuit_stuck() -> None:
+    from paywall.store import CircuitBreaker
+
+    now = [0.0]
+    breaker = CircuitBreaker(1.0, clock=lambda: now[0])
+    breaker.allow()
+    breaker.failed()
+    now[0] = 2.0
+    assert breaker.allow()
+    breaker.abandoned()
+    assert breaker.allow()
+
+
+def test_breaker_seconds_zero_disables_it() -> None:
+    from paywall.store import CircuitBreaker
+
+    breaker = CircuitBreaker(0)
+    breaker.failed()
+    assert breaker.allow()
