@@ -98,7 +98,8 @@ class _PaywallResponder:
         self.paywall = paywall
         self.config = config
         self.scope = scope
-        self.path_access = config.access_for(scope["path"])
+        self.path = canonical_path(scope["path"])
+        self.path_access = config.access_for(self.path)
         self.send: Send = _unset_send
         self.passthrough = True
         self.discard = False
@@ -188,7 +189,7 @@ class _PaywallResponder:
                     start_used = await store.new_reader_from(network, period, now) > cap
             verdict = await store.view(
                 identified.reader,
-                self.scope["path"].rstrip("/") or "/",
+                self.path,
                 premium=access == "premium",
                 limit=config.registered_limit if signed_in else config.limit,
                 period=period,
@@ -353,6 +354,19 @@ def _decompress(body: bytes, coding: str) -> bytes:
         except zlib.error:
             return zlib.decompress(body, wbits=-15)
     raise ValueError(f"cannot decode Content-Encoding {coding!r}")
+
+
+def canonical_path(path: str) -> str:
+    """The path with empty, "." and ".." segments resolved, as most routers serve it:
+    "/sponsored/../premium/x" must not match the rules as a sponsored page."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return "/" + "/".join(segments)
 
 
 def _header(scope: Scope, name: bytes) -> str:

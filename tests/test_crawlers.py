@@ -18,12 +18,15 @@ from .test_middleware import hidden_text_in, prompts
 pytestmark = pytest.mark.anyio
 
 GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-CRAWLER_CONFIG = CONFIG + """\
+CRAWLER_CONFIG = (
+    CONFIG
+    + """\
 crawlers:
   - name: Googlebot
     user_agent: Googlebot
     networks: [66.249.64.0/19, "2001:4860:4801::/48"]
 """
+)
 
 
 def client_from(app: Any, address: str) -> httpx.AsyncClient:
