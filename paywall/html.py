@@ -15,7 +15,18 @@ from dataclasses import dataclass
 VOID = frozenset(b"area base br col embed hr img input link meta source track wbr".split())
 RAW_TEXT = frozenset(b"script style textarea title xmp iframe noembed noframes plaintext".split())
 
-_TAG = re.compile(rb"""<(/?)([A-Za-z][^\t\n\f\r />]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+# Attributes as browsers tokenise them: a name (which may start with "="), then maybe
+# "=" and a value; quotes only delimit a value right after that "=" (alt=Don't is the
+# value "Don't"); a quote never closed is forgiven (the value ends at whitespace or ">").
+# The possessive loop never backtracks, so a tag left open (no ">" outside quoted
+# values) fails in one pass and, as in browsers, runs to the end of the page.
+_WS = rb"[\t\n\f\r ]"
+_ATTRS = (
+    rb"(?:[\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*"
+    rb"(?:" + _WS + rb"*=" + _WS + rb"""*(?:"[^"]*"|'[^']*'|[^\t\n\f\r >]*))?)*+"""
+)
+_TAG = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
+_TAG_OPEN = re.compile(rb"</?[A-Za-z]")
 _ATTR = re.compile(rb"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 _RAW_END = {name: re.compile(rb"</" + name + rb"[\s/>]", re.I) for name in RAW_TEXT}
 
@@ -53,14 +64,15 @@ def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
         if lt < 0:
             return
         if data.startswith(b"<!--", lt):
-            close = data.find(b"-->", lt + 4)
-            pos = len(data) if close < 0 else close + 3
+            pos = _comment_end(data, lt)
             continue
         match = _TAG.match(data, lt)
         if match is None:
             if data.startswith((b"<!", b"<?"), lt):
                 close = data.find(b">", lt)
                 pos = len(data) if close < 0 else close + 1
+            elif _TAG_OPEN.match(data, lt):
+                return  # a tag never closed: the rest of the page is inside it
             else:
                 pos = lt + 1
             continue
@@ -73,6 +85,17 @@ def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
             content_end = len(data) if end is None else end.start()
         yield Tag(name, closing, lt, match.end(), match.group(3), content_end)
         pos = content_end
+
+
+def _comment_end(data: bytes, lt: int) -> int:
+    """Where the comment opened at `lt` ends: after "-->" or "--!>"; "<!-->" is complete."""
+    if data.startswith((b"<!-->", b"<!--->"), lt):
+        return data.index(b">", lt) + 1
+    ends = [(at, len(mark)) for mark in (b"-->", b"--!>") if (at := data.find(mark, lt + 4)) >= 0]
+    if not ends:
+        return len(data)
+    at, size = min(ends)
+    return at + size
 
 
 _SELECTOR = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\*")

@@ -17,12 +17,16 @@ from .html import VOID, Selector, Tag, tags
 
 # Start tags that end an open <p> (HTML's implied </p>).
 _CLOSES_P = frozenset(
-    b"address article aside blockquote details dialog div dl fieldset figcaption figure footer"
-    b" form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav ol p pre section table ul".split()
+    b"address article aside blockquote center dd details dialog dir div dl dt fieldset figcaption"
+    b" figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li listing main menu nav ol p"
+    b" plaintext pre search section summary table ul xmp".split()
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.I)
 _HIDDEN_JSON_LD_KEYS = frozenset({"articleBody"})
+# Charsets whose bytes for "<p>" can occur inside other characters (ISO-2022-JP, UTF-7…).
+_STATEFUL = ("iso2022", "utf_7", "utf-7", "hz")
+_ASCII_PROBE = "<p class=\"a\" id='b'>text</p><!-- -->"
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,15 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
     opening = next((tag for tag in scan if selector.matches(tag)), None)
     if opening is None:
         return None
-    if opening.self_closing and opening.name not in (b"div", b"article", b"section", b"main"):
-        return Gate(opening.end, opening.end, ())
+    if opening.name in VOID:
+        return Gate(opening.end, opening.end, ())  # an empty element: nothing to hide
     paragraphs: list[tuple[int, int]] = []
     collector = _ParagraphCollector(paragraphs)
     depth = 1
     close_start: int | None = None
     for tag in scan:
         if tag.name == opening.name:
-            depth += -1 if tag.closing else (0 if tag.self_closing else 1)
+            depth += -1 if tag.closing else 1  # HTML ignores "/>" on non-void elements
             if depth == 0:
                 close_start = tag.start
                 break
@@ -126,8 +130,7 @@ def strip_json_ld(data: bytes, encoding: str) -> bytes:
             continue
         cleaned = _without_hidden_keys(document)
         if cleaned != document:
-            text = json.dumps(cleaned, ensure_ascii=False).replace("</", "<\\/")
-            edits.append((tag.end, tag.content_end, text.encode(encoding, "xmlcharrefreplace")))
+            edits.append((tag.end, tag.content_end, _json_for_script(cleaned, encoding)))
     if not edits:
         return data
     parts: list[bytes] = []
@@ -137,6 +140,18 @@ def strip_json_ld(data: bytes, encoding: str) -> bytes:
         pos = end
     parts.append(data[pos:])
     return b"".join(parts)
+
+
+def _json_for_script(value: Any, encoding: str) -> bytes:
+    """JSON that can't end or comment out its <script>, in the page's charset."""
+    for ensure_ascii in (False, True):
+        text = json.dumps(value, ensure_ascii=ensure_ascii)
+        text = text.replace("<!--", "\\u003c!--").replace("</", "<\\/")
+        try:
+            return text.encode(encoding)
+        except UnicodeEncodeError:
+            continue  # a character the charset lacks: \u escapes keep the data intact
+    raise AssertionError("ASCII JSON is encodable in an ASCII-compatible charset")
 
 
 def _without_hidden_keys(value: Any) -> Any:
@@ -162,8 +177,8 @@ def page_encoding(content_type: str, data: bytes) -> str | None:
         codec = codecs.lookup(name)
     except LookupError:
         codec = codecs.lookup("utf-8")
-    if codec.name.startswith(("utf-16", "utf-32")):
-        return None  # not ASCII-compatible: tags are not plain bytes
+    if codec.name.startswith(_STATEFUL) or _ASCII_PROBE.encode(codec.name) != _ASCII_PROBE.encode():
+        return None  # not ASCII-compatible (UTF-16, EBCDIC) or shifting: tags are not plain bytes
     return codec.name
 
 
