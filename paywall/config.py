@@ -69,6 +69,7 @@ class Config:
     article: Selector
     teaser_paragraphs: int
     max_page_bytes: int
+    structured_data: bool
     offers: tuple[Offer, ...]
     subscribe_url: str
     register_url: str
@@ -128,7 +129,7 @@ class _Builder:
         content = self.section(
             top.get("content", {}),
             ("content",),
-            {"default", "rules", "article", "teaser_paragraphs", "max_page_kb"},
+            {"default", "rules", "article", "teaser_paragraphs", "max_page_kb", "structured_data"},
         )
         store = self.section(
             top.get("store", {}), ("store",), {"url", "prefix", "timeout_ms", "breaker_seconds"}
@@ -160,6 +161,7 @@ class _Builder:
             article=self.selector(content),
             teaser_paragraphs=self.integer(content, ("content", "teaser_paragraphs"), 2),
             max_page_bytes=self.integer(content, ("content", "max_page_kb"), 4096, low=1) * 1024,
+            structured_data=self.boolean(content, ("content", "structured_data"), True),
             offers=offers,
             subscribe_url=self.url(top, ("subscribe_url",), "/subscribe"),
             register_url=self.url(top, ("register_url",), "/signin"),

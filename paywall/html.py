@@ -160,3 +160,33 @@ class Selector:
             elif name not in attrs or (value is not None and attrs[name] != value):
                 return False
         return True
+
+
+def edit_start_tag(data: bytes, tag: Tag, *, add_class: str, drop_data: bool) -> bytes:
+    """`tag` as written, with `add_class` added to its class list and, when `drop_data`,
+    without its data-* attributes (a common place to park a copy of the article)."""
+    attrs = tag.attrs
+    parts: list[bytes] = []
+    pos = 0
+    has_class = False
+    for match in _ATTR.finditer(attrs):
+        name = match.group(1).lower()
+        if drop_data and name.startswith(b"data-"):
+            parts.append(attrs[pos : match.start()].rstrip())
+            pos = match.end()
+        elif name == b"class" and not has_class:
+            has_class = True
+            single, double = match.group(3), match.group(2)
+            value = (double if double is not None else single or match.group(4) or b"").strip()
+            joined = (value + b" " if value else b"") + add_class.encode()
+            quoted = b"'" + joined + b"'" if single is not None else b'"' + joined + b'"'
+            parts += [attrs[pos : match.start()], b"class=", quoted]
+            pos = match.end()
+    rest = attrs[pos:]
+    if not has_class:
+        body = rest.rstrip()
+        closing = b"/" if body.endswith(b"/") else b""
+        body = body[:-1] if closing else body
+        rest = body + b' class="' + add_class.encode() + b'"' + closing
+    name_end = tag.start + 1 + len(tag.name) + (1 if tag.closing else 0)
+    return data[tag.start : name_end] + b"".join(parts) + rest + b">"

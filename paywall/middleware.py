@@ -165,7 +165,7 @@ class _PaywallResponder:
             )
             self.plan, identified = await self.meter(identified, access)
         self.personalise_headers(identified)
-        if self.plan.prompt is None:
+        if self.plan.prompt is None and not self.config.structured_data:
             await self.send(self.start)  # nothing to change in the body: stream it as it comes
             return
         self.passthrough = False
@@ -309,8 +309,8 @@ class _PaywallResponder:
 
     def rewritten(self, body: bytes) -> bytes | None:
         """The page with its prompt in place, or None when it can't be safely rewritten."""
-        assert self.plan is not None and self.plan.prompt is not None
-        plan, headers = self.plan, self.headers
+        assert self.plan is not None
+        plan, headers, config = self.plan, self.headers, self.config
         coding = headers.get("content-encoding", "identity").strip().lower()
         if coding != "identity":
             body = _decompress(body, coding)
@@ -318,16 +318,19 @@ class _PaywallResponder:
         encoding = rewrite.page_encoding(headers.get("content-type", ""), body)
         if encoding is None:
             return None
-        fragment = self.render().encode(encoding, "xmlcharrefreplace")
-        gate = rewrite.find_gate(body, self.config.article, self.config.teaser_paragraphs)
+        gate = rewrite.find_gate(body, config.article, config.teaser_paragraphs)
         if gate is None:
-            logger.warning(
-                "paywall: no %r element in %s", self.config.article.text, self.scope["path"]
-            )
+            logger.warning("paywall: no %r element in %s", config.article.text, self.path)
             return None
-        if plan.walled:
-            return rewrite.wall(body, gate, fragment, encoding)
-        return rewrite.insert_prompt(body, gate, fragment)
+        fragment = self.render().encode(encoding, "xmlcharrefreplace") if plan.prompt else b""
+        return rewrite.personalise(
+            body,
+            gate,
+            fragment,
+            walled=plan.walled,
+            encoding=encoding,
+            declare_paywall=config.structured_data,
+        )
 
     def render(self) -> str:
         assert self.plan is not None and self.plan.prompt is not None

@@ -7,13 +7,15 @@ gated element and the JSON-LD blocks changes.
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
-from .html import VOID, Selector, Tag, tags
+from . import jsonld
+from .html import VOID, Selector, Tag, edit_start_tag, tags
+from .jsonld import GATED_CLASS
 
 # Start tags that end an open <p> (HTML's implied </p>).
 _CLOSES_P = frozenset(
@@ -23,7 +25,8 @@ _CLOSES_P = frozenset(
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.I)
-_HIDDEN_JSON_LD_KEYS = frozenset({"articleBody"})
+_HEAD_END = re.compile(rb"</head\s*>", re.I)
+_MARKUP = re.compile(rb"<[^>]*>")
 # Charsets whose bytes for "<p>" can occur inside other characters (ISO-2022-JP, UTF-7…).
 _STATEFUL = ("iso2022", "utf_7", "utf-7", "hz")
 _ASCII_PROBE = "<p class=\"a\" id='b'>text</p><!-- -->"
@@ -33,9 +36,13 @@ _ASCII_PROBE = "<p class=\"a\" id='b'>text</p><!-- -->"
 class Gate:
     """Where the gated element sits in the page, and the <p> elements inside it."""
 
-    open_end: int  # just after the element's start tag
+    opening: Tag  # the element's start tag
     close_start: int  # where its end tag (or the end of the body) begins
     paragraphs: tuple[tuple[int, int], ...]
+
+    @property
+    def open_end(self) -> int:
+        return self.opening.end
 
 
 def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | None:
@@ -45,7 +52,7 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
     if opening is None:
         return None
     if opening.name in VOID:
-        return Gate(opening.end, opening.end, ())  # an empty element: nothing to hide
+        return Gate(opening, opening.end, ())  # an empty element: nothing to hide
     paragraphs: list[tuple[int, int]] = []
     collector = _ParagraphCollector(paragraphs)
     depth = 1
@@ -64,7 +71,7 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
     if close_start is None:
         close_start = len(data)
     collector.finish(close_start)
-    return Gate(opening.end, close_start, tuple(paragraphs[:max_paragraphs]))
+    return Gate(opening, close_start, tuple(paragraphs[:max_paragraphs]))
 
 
 class _ParagraphCollector:
@@ -116,21 +123,151 @@ def wall(data: bytes, gate: Gate, fragment: bytes, encoding: str) -> bytes:
     return b"".join((head, teaser, fragment, tail))
 
 
+def personalise(
+    data: bytes,
+    gate: Gate,
+    fragment: bytes,
+    *,
+    walled: bool,
+    encoding: str,
+    declare_paywall: bool,
+) -> bytes:
+    """The page as one reader gets it: `fragment` at the start of the gated element, or,
+    when `walled`, the teaser and `fragment` alone, with every other copy of the hidden
+    text (JSON-LD, noscript, template, inline scripts, data- attributes) removed. With
+    `declare_paywall` the gated element gets the class that the page's JSON-LD names as
+    not free (Google's paywalled-content markup), added to the JSON-LD if it lacks it."""
+    opening = gate.opening
+    if walled:
+        teaser = b"\n".join(data[start:end] for start, end in gate.paragraphs)
+        inner = teaser + fragment
+        hidden = _fingerprints(data, gate)
+    else:
+        inner = fragment + data[gate.open_end : gate.close_start]
+        hidden = []
+    start_tag = data[opening.start : opening.end]
+    if walled or declare_paywall:
+        start_tag = edit_start_tag(data, opening, add_class=GATED_CLASS, drop_data=walled)
+    cleaner = _Outside(encoding, hide=walled, mark=declare_paywall, hidden=hidden)
+    head = cleaner.clean(data[: opening.start])
+    tail = cleaner.clean(data[gate.close_start :])
+    if declare_paywall and not cleaner.found_article:
+        block = b'<script type="application/ld+json">'
+        block += _json_for_script(jsonld.paywall_block(), encoding) + b"</script>"
+        head_end = _HEAD_END.search(head)
+        if head_end is not None:
+            head = head[: head_end.start()] + block + head[head_end.start() :]
+        else:
+            head += block
+    return b"".join((head, start_tag, inner, tail))
+
+
 def strip_json_ld(data: bytes, encoding: str) -> bytes:
-    """Remove the article text (articleBody) from every JSON-LD block in `data`."""
-    edits: list[tuple[int, int, bytes]] = []
-    for tag in tags(data):
-        if tag.name != b"script" or tag.closing or b"ld+json" not in tag.attrs.lower():
-            continue
-        raw = data[tag.end : tag.content_end]
+    """Remove the article text (articleBody, text) from every JSON-LD block in `data`."""
+    return _Outside(encoding, hide=True, mark=False, hidden=[]).clean(data)
+
+
+class _Outside:
+    """Edits the page outside the gated element: JSON-LD, and copies of hidden text."""
+
+    def __init__(self, encoding: str, *, hide: bool, mark: bool, hidden: list[str]) -> None:
+        self.encoding = encoding
+        self.hide = hide
+        self.mark = mark
+        self.hidden = hidden
+        self.found_article = False
+
+    def clean(self, data: bytes) -> bytes:
+        edits: list[tuple[int, int, bytes]] = []
+        pos = 0
+        while True:
+            tag = next(tags(data, pos), None)
+            if tag is None:
+                break
+            pos = tag.end
+            if tag.closing:
+                continue
+            if tag.name == b"script" and b"ld+json" in tag.attrs.lower():
+                if self.hide or self.mark:
+                    replacement = self._json_ld(data[tag.end : tag.content_end])
+                    if replacement is not None:
+                        edits.append((tag.end, tag.content_end, replacement))
+                pos = tag.content_end
+            elif self.hidden and tag.name in (b"script", b"noscript", b"template", b"textarea"):
+                end = _element_end(data, tag)
+                if self._holds_hidden_text(data[tag.end : end]):
+                    edits.append((tag.start, end, b""))
+                pos = max(end, tag.content_end)
+        return _apply(data, edits)
+
+    def _json_ld(self, raw: bytes) -> bytes | None:
         try:
-            document = json.loads(raw.decode(encoding))
-        except (ValueError, UnicodeDecodeError):
-            edits.append((tag.end, tag.content_end, b""))  # unreadable: drop it whole
-            continue
-        cleaned = _without_hidden_keys(document)
-        if cleaned != document:
-            edits.append((tag.end, tag.content_end, _json_for_script(cleaned, encoding)))
+            value, found = jsonld.rewrite_block(
+                raw.decode(self.encoding), hide_text=self.hide, mark=self.mark
+            )
+        except (jsonld.Unreadable, UnicodeDecodeError):
+            return b"" if self.hide else None  # unreadable: drop it whole from a walled page
+        self.found_article |= found
+        text = raw if value is None else _json_for_script(value, self.encoding)
+        if self.hidden and self._holds_hidden_text(text):
+            return b""
+        return None if value is None else text
+
+    def _holds_hidden_text(self, content: bytes) -> bool:
+        text = _plain_words(content.decode(self.encoding, "replace"))
+        return any(fingerprint in text for fingerprint in self.hidden)
+
+
+def _element_end(data: bytes, tag: Tag) -> int:
+    """Just past the end tag of the element `tag` opens (nested ones of its kind included)."""
+    if tag.content_end > tag.end:  # raw text (script, textarea): the scanner found the end
+        close = data.find(b">", tag.content_end)
+        return len(data) if close < 0 else close + 1
+    depth = 1
+    for inner in tags(data, tag.end):
+        if inner.name == tag.name:
+            depth += -1 if inner.closing else 1
+            if depth == 0:
+                return inner.end
+    return len(data)
+
+
+_WORDS = re.compile(r"\w+")
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_FINGERPRINT_WORDS = 6
+_FINGERPRINT_CHARS = 12  # for scripts written without spaces (Chinese, Japanese)
+_MAX_FINGERPRINTS = 300
+
+
+def _plain_words(text: str) -> str:
+    """Text reduced to lower-case words and single spaces, entities and \\u escapes decoded,
+    so a paragraph matches its copy in markup, JSON or a script string alike."""
+    text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _fingerprints(data: bytes, gate: Gate) -> list[str]:
+    """Short runs of the hidden text (the gated element minus the teaser) to recognise
+    copies of it elsewhere in the page."""
+    pieces, pos = [], gate.open_end
+    for start, end in gate.paragraphs:
+        pieces.append(data[pos:start])
+        pos = end
+    pieces.append(data[pos : gate.close_start])
+    hidden = _MARKUP.sub(b" ", b" ".join(pieces)).decode("utf-8", "replace")
+    words = _plain_words(hidden).split()
+    found: list[str] = []
+    for index in range(0, len(words), _FINGERPRINT_WORDS):
+        run = words[index : index + _FINGERPRINT_WORDS]
+        if len(run) == _FINGERPRINT_WORDS:
+            found.append(" ".join(run))
+    for word in words:
+        for index in range(0, len(word) - _FINGERPRINT_CHARS + 1, _FINGERPRINT_CHARS):
+            found.append(word[index : index + _FINGERPRINT_CHARS])
+    return found[:_MAX_FINGERPRINTS]
+
+
+def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     if not edits:
         return data
     parts: list[bytes] = []
@@ -154,18 +291,6 @@ def _json_for_script(value: Any, encoding: str) -> bytes:
     raise AssertionError("ASCII JSON is encodable in an ASCII-compatible charset")
 
 
-def _without_hidden_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: _without_hidden_keys(item)
-            for key, item in value.items()
-            if key not in _HIDDEN_JSON_LD_KEYS
-        }
-    if isinstance(value, list):
-        return [_without_hidden_keys(item) for item in value]
-    return value
-
-
 def page_encoding(content_type: str, data: bytes) -> str | None:
     """The page's charset (header, then <meta>, then UTF-8); None if bytes can't be spliced."""
     found = _HEADER_CHARSET.search(content_type)
@@ -187,5 +312,5 @@ def standalone_page(fragment: str, title: str) -> bytes:
     return (
         '<!doctype html>\n<html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title></head>\n<body>\n{fragment}\n</body></html>\n"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n{fragment}\n</body></html>\n"
     ).encode()

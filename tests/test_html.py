@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from paywall.html import Selector, Tag, tags
+from paywall.html import Selector, Tag, edit_start_tag, tags
 
 
 def first(data: bytes) -> Tag:
@@ -243,3 +243,37 @@ def test_unclosed_quote_ends_at_the_next_quote_like_a_browser() -> None:
     (only,) = tags(page)
     assert only.name == b"a"
     assert only.attributes()["title"] == "x>y</a><p class="
+
+
+# -- edit_start_tag --------------------------------------------------------------------
+
+
+def start_tag(markup: bytes) -> bytes:
+    tag = next(tags(markup))
+    return edit_start_tag(markup, tag, add_class="paywall-gated", drop_data=True)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b'<div class="a b" id=x>', b'<div class="a b paywall-gated" id=x>'),
+        (b"<div class='a' title=\"q\">", b"<div class='a paywall-gated' title=\"q\">"),
+        (b"<div class=a>", b'<div class="a paywall-gated">'),
+        (b"<article>", b'<article class="paywall-gated">'),
+        (b'<DIV ID="main">', b'<DIV ID="main" class="paywall-gated">'),
+        (
+            b'<div class="body" data-full="the whole story" data-x=1 lang=en>',
+            b'<div class="body paywall-gated" lang=en>',
+        ),
+        (b'<section data-text="all of it"/>', b'<section class="paywall-gated"/>'),
+    ],
+)
+def test_edit_start_tag(before: bytes, after: bytes) -> None:
+    assert start_tag(before) == after
+
+
+def test_edit_start_tag_keeps_data_attributes_when_asked() -> None:
+    markup = b'<div data-id="7">'
+    tag = next(tags(markup))
+    kept = edit_start_tag(markup, tag, add_class="g", drop_data=False)
+    assert kept == b'<div data-id="7" class="g">'

@@ -56,7 +56,8 @@ async def test_countdown_then_last_free_then_wall(reader: httpx.AsyncClient) -> 
 
 async def test_prompt_sits_at_the_start_of_the_article(reader: httpx.AsyncClient) -> None:
     page = (await reader.get("/articles/one")).text
-    start = page.index('<article class="story">') + len('<article class="story">')
+    opening = '<article class="story paywall-gated">'
+    start = page.index(opening) + len(opening)
     assert page[start:].startswith(
         '<div class="paywall-prompt paywall-meter" data-paywall="meter">'
     )

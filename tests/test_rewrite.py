@@ -14,6 +14,7 @@ from paywall.rewrite import (
     find_gate,
     insert_prompt,
     page_encoding,
+    personalise,
     standalone_page,
     strip_json_ld,
     wall,
@@ -539,4 +540,91 @@ def test_wall_never_leaks_hidden_paragraphs(case: tuple[bytes, int, list[str], s
     # ... the kept teaser and the prompt follow right after ...
     assert out[cut:].startswith(b"\n".join(page[s:e] for s, e in gate.paragraphs) + FRAGMENT)
     # ... and the page after the article is as it was.
+    assert out.endswith(b"</div><footer>Footer</footer></body></html>")
+
+
+# -- personalise: the whole page as one reader gets it ---------------------------------
+
+LEAKY_HEAD = (
+    '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Headline",'
+    ' "articleBody": "Para 1 secret-1. Para 2 secret-2. Para 3 secret-3."}</script>'
+    '<script>window.__STORY__ = {"body": "Para three and the words that follow it in the'
+    ' hidden part of the story \\u2014 secret\\u002d4"}</script>'
+    "<script>var analytics = {page: 'article'};</script>"
+)
+HIDDEN_PARAS = (
+    "<p>Para one opens the story in plain view.</p>"
+    "<p>Para two still belongs to the teaser.</p>"
+    "<p>Para three and the words that follow it in the hidden part of the story.</p>"
+    "<p>Para four goes on with more words nobody should read for free.</p>"
+)
+LEAKY_AFTER = (
+    "<noscript><p>Para four goes on with more words nobody should read for free.</p></noscript>"
+    '<noscript><img src="/pixel.gif" alt=""></noscript>'
+    "<template><p>Para three and the words that follow it in the hidden part</p></template>"
+    "<footer>Footer</footer>"
+)
+
+
+def personalised(page: bytes, *, walled: bool, declare: bool = True, teaser: int = 2) -> str:
+    gate = find_gate(page, ARTICLE, teaser)
+    assert gate is not None
+    out = personalise(
+        page, gate, FRAGMENT, walled=walled, encoding="utf-8", declare_paywall=declare
+    )
+    return out.decode()
+
+
+def test_walled_page_has_no_copy_of_the_hidden_text_anywhere() -> None:
+    page = page_with(HIDDEN_PARAS, head=LEAKY_HEAD, after=LEAKY_AFTER).replace(
+        b'class="article-body"', b'class="article-body" data-body="Para four goes on"'
+    )
+    out = personalised(page, walled=True)
+    for hidden in ("Para three", "Para four", "secret-3", "secret\\u002d4", "data-body"):
+        assert hidden not in out
+    assert "Para one opens" in out and "Para two still" in out
+    assert "var analytics" in out and "/pixel.gif" in out  # unrelated scripts stay
+    assert "<footer>Footer</footer>" in out
+
+
+def test_every_metered_page_declares_the_paywall() -> None:
+    page = page_with(HIDDEN_PARAS, head=LEAKY_HEAD)
+    out = personalised(page, walled=False)
+    assert '<div class="article-body paywall-gated">' in out
+    [block] = [json.loads(b) for b in json_ld(out.encode()) if "NewsArticle" in b]
+    assert block["isAccessibleForFree"] is False
+    assert block["hasPart"]["cssSelector"] == ".paywall-gated"
+    assert "Para four goes on" in out  # a reader with free articles left gets it all
+
+
+def test_a_page_without_json_ld_gets_a_block_in_its_head() -> None:
+    out = personalised(page_with(HIDDEN_PARAS), walled=False)
+    head = out[: out.index("</head>")]
+    [block] = [json.loads(b) for b in json_ld(head.encode())]
+    assert block["@type"] == "NewsArticle" and block["isAccessibleForFree"] is False
+
+
+def test_declaring_can_be_turned_off() -> None:
+    page = page_with(HIDDEN_PARAS, head=LEAKY_HEAD)
+    gate = find_gate(page, ARTICLE, 2)
+    assert gate is not None
+    out = personalise(page, gate, FRAGMENT, walled=False, encoding="utf-8", declare_paywall=False)
+    assert out == insert_prompt(page, gate, FRAGMENT)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pages())
+def test_personalise_never_leaks_and_keeps_the_tail(
+    case: tuple[bytes, int, list[str], str],
+) -> None:
+    page, teaser, markers, _head = case
+    gate = find_gate(page, ARTICLE, teaser)
+    assert gate is not None
+    out = personalise(page, gate, FRAGMENT, walled=True, encoding="utf-8", declare_paywall=True)
+    assert out.count(FRAGMENT) == 1
+    kept = b"".join(page[s:e] for s, e in gate.paragraphs)
+    for marker in markers:
+        if marker.encode() not in kept:
+            assert marker.encode() not in out, marker
+    assert b'class="article-body paywall-gated"' in out
     assert out.endswith(b"</div><footer>Footer</footer></body></html>")
