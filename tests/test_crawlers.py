@@ -153,3 +153,34 @@ async def test_soft_cap_is_off_by_default(store: Any, config_file: Callable[...,
     for n in range(5):
         async with client_from(paywall, f"198.51.100.{n + 1}") as reader:
             assert prompts(await reader.get("/articles/a")) == ["meter"]
+
+
+async def test_crawler_pages_declare_the_paywall_so_the_bypass_is_not_cloaking(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    import json
+
+    paywall = PaywallMiddleware(article_site, config=config_file(CRAWLER_CONFIG), redis=store)
+    async with client_from(paywall, "66.249.66.1") as bot:
+        page = await bot.get("/articles/a", headers={"user-agent": GOOGLEBOT_UA})
+    assert '<article class="story paywall-gated">' in page.text
+    start = page.text.index('<script type="application/ld+json">') + 35
+    block = json.loads(page.text[start : page.text.index("</script>", start)])
+    assert block["isAccessibleForFree"] is False
+    assert block["hasPart"]["cssSelector"] == ".paywall-gated"
+    assert "articleBody" in block  # the crawler gets the full text, as readers with views left
+
+
+async def test_structured_data_can_be_left_to_the_publisher(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    from .conftest import article_page
+
+    text = CONFIG.replace(
+        "  teaser_paragraphs: 2\n", "  teaser_paragraphs: 2\n  structured_data: false\n"
+    )
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=store)
+    async with client_from(paywall, "203.0.113.9") as reader:
+        await reader.get("/articles/a")
+        again = await reader.get("/articles/a")  # already read: nothing to change
+    assert again.content == article_page().encode()
