@@ -198,9 +198,8 @@ class _PaywallResponder:
                 start_used=start_used,
             )
         except StoreError as exc:
-            logger.warning(
-                "paywall: store unavailable (%s); on_store_error=%s", exc, config.on_store_error
-            )
+            # The store logs each outage once; a line per request would flood the log.
+            logger.debug("paywall: store unavailable (%s); on_store_error", exc)
             if identified.merge_from is not None:  # not merged: try again next time
                 identified = replace(identified, cookie=None)
             if config.on_store_error == "open" and access == "metered":

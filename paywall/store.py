@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -152,7 +151,7 @@ class MeterStore:
             "1" if reader.account is not None else "0",
             *merge,
         ]
-        outcome, views, status = await self._call(self._script(keys=keys, args=args))
+        outcome, views, status = await self._call(lambda: self._script(keys=keys, args=args))
         if isinstance(status, bytes):
             status = status.decode()
         return Verdict(Outcome(int(outcome)), int(views), str(status))
@@ -160,27 +159,37 @@ class MeterStore:
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
         key = meter_key(self.prefix, Reader(reader_id), period)
-        members = await self._call(self.client.smembers(key))
+        members = await self._call(lambda: self.client.smembers(key))
         return sorted(int(member) for member in members if int(member) >= 0)
 
     async def new_reader_from(self, network: str, period: Period, now: datetime) -> int:
         """Count one new reader id minted for a client network this period; returns the count."""
         key = f"{self.prefix}{{n:{network}}}:new:{period.id}"
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, period.seconds_left(now))
-        count, _ = await self._call(pipe.execute())
+
+        def count_one() -> Awaitable[list[Any]]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, period.seconds_left(now))
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        count, _ = await self._call(count_one)
         return int(count)
 
-    async def _call(self, call: Awaitable[Any]) -> Any:
-        """Await one Redis call within the timeout, behind the circuit breaker."""
+    async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Redis call within the timeout, behind the circuit breaker.
+
+        A connection the server closed (Redis restarted, failed over) fails at once on its
+        next use; that one is retried straight away on a fresh connection rather than
+        taken for an outage. Every call here is safe to repeat: the meter is a set.
+        """
         if not self.breaker.allow():
-            if inspect.iscoroutine(call):
-                call.close()
             raise StoreError("circuit open after a recent store error")
         try:
             async with asyncio.timeout(self.timeout):
-                result = await call
+                try:
+                    result = await call()
+                except aioredis.ConnectionError:
+                    result = await call()
         except (TimeoutError, aioredis.RedisError, OSError) as exc:
             if self.breaker.failed():
                 logger.warning(
