@@ -66,6 +66,8 @@ def serve(port: int, config: str) -> None:
     from paywall import PaywallMiddleware
 
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    # Per-request "store unavailable" lines are debug level; this script counts them.
+    logging.getLogger("paywall").setLevel(logging.DEBUG)
     app = PaywallMiddleware(article_site, config=config)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
