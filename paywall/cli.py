@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .config import load_config
-    from .store import connect
+    from .connection import connect
 
     try:
         config = load_config(args.config)

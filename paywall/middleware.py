@@ -15,10 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite
 from .config import Access, Config, LiveConfig
+from .connection import connect
 from .crawlers import CrawlerVerifier, client_network
 from .identity import Identified, ReaderCookie, account_of, secret_keys
 from .periods import current_period
-from .store import MeterStore, Outcome, StoreError, Verdict, connect
+from .store import MeterStore, Outcome, StoreError, Verdict
 
 logger = logging.getLogger("paywall")
 

@@ -15,10 +15,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 
 from ..config import load_config
+from ..connection import connect
 from ..entitlements import Entitlements
 from ..identity import secret_keys
 from ..middleware import PaywallMiddleware
-from ..store import connect
 from . import accounts
 from .site import build_site
 
