@@ -31,7 +31,7 @@ _ATTR = re.compile(rb"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))
 _RAW_END = {name: re.compile(rb"</" + name + rb"[\s/>]", re.I) for name in RAW_TEXT}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Tag:
     """One start or end tag: its lower-case name and byte offsets in the page."""
 
@@ -87,6 +87,78 @@ def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
         pos = content_end
 
 
+def tag_at(data: bytes, lt: int) -> Tag | None:
+    """The tag starting at `lt`, as `tags` would yield it, or None when there is none."""
+    match = _TAG.match(data, lt)
+    if match is None:
+        return None
+    name = match.group(2).lower()
+    closing = bool(match.group(1))
+    content_end = match.end()
+    if not closing and name in RAW_TEXT:
+        end = _RAW_END[name].search(data, content_end)
+        content_end = len(data) if end is None else end.start()
+    return Tag(name, closing, lt, match.end(), match.group(3), content_end)
+
+
+_NAMED_SCANS: dict[frozenset[bytes], re.Pattern[bytes]] = {}
+
+
+def tags_named(data: bytes, names: frozenset[bytes], pos: int = 0) -> Iterator[Tag]:
+    """Like `tags`, but yield only tags with one of `names` (lower-case): a regex jumps
+    straight to them, and to the comments and raw text it must skip on the way."""
+    pattern = _NAMED_SCANS.get(names)
+    if pattern is None:
+        alternatives = b"|".join(re.escape(name) for name in sorted(names | RAW_TEXT))
+        pattern = re.compile(rb"<!--|</?(?:" + alternatives + rb")(?=[\t\n\f\r />])", re.I)
+        _NAMED_SCANS[names] = pattern
+    while (found := pattern.search(data, pos)) is not None:
+        lt = found.start()
+        if data.startswith(b"<!--", lt):
+            pos = _comment_end(data, lt)
+            continue
+        tag = tag_at(data, lt)
+        if tag is None:
+            return  # a tag never closed: the rest of the page is inside it
+        if tag.name in names:
+            yield tag
+        pos = tag.content_end
+
+
+def first_match(data: bytes, selector: Selector) -> Tag | None:
+    """The first start tag matching `selector`. Jumps to the selector's most telling text
+    (id, class, tag name) and checks it is a real tag outside comments and raw text;
+    anything less clear-cut falls back to a full scan."""
+    needle = selector.needle
+    haystack = data.lower() if selector.needle_is_tag_name else data
+    at = haystack.find(needle)
+    while at >= 0:
+        lt = at if selector.needle_is_tag_name else data.rfind(b"<", 0, at)
+        tag = tag_at(data, lt) if lt >= 0 else None
+        if tag is not None and tag.start <= at < tag.end and selector.matches(tag):
+            if not _maybe_hidden(data, lt):
+                return tag
+            break
+        at = haystack.find(needle, at + 1)
+    return next((tag for tag in tags(data) if selector.matches(tag)), None)
+
+
+_RAW_TEXT_TAG = re.compile(rb"</?(?:" + b"|".join(sorted(RAW_TEXT)) + rb")(?![A-Za-z0-9-])", re.I)
+
+
+def _maybe_hidden(data: bytes, pos: int) -> bool:
+    """Could `pos` be inside a comment or a raw-text element (script, style…)? Cautious:
+    a comment opened and not closed before it, or a raw-text tag last opened and not
+    closed, says yes, and the caller then scans the page properly."""
+    comment = data.rfind(b"<!--", 0, pos)
+    if comment >= 0 and max(data.find(b"-->", comment, pos), data.find(b"--!>", comment, pos)) < 0:
+        return True
+    last = None
+    for match in _RAW_TEXT_TAG.finditer(data, 0, pos):
+        last = match
+    return last is not None and not last.group(0).startswith(b"</")
+
+
 def _comment_end(data: bytes, lt: int) -> int:
     """Where the comment opened at `lt` ends: after "-->" or "--!>"; "<!-->" is complete."""
     if data.startswith((b"<!-->", b"<!--->"), lt):
@@ -111,7 +183,19 @@ class Selector:
 
     text: str
     tag: bytes | None
-    conditions: tuple[tuple[str, str | None], ...]  # ("class", "x") is a class test
+    conditions: tuple[tuple[str, str | None], ...]  # ("\x00class", "x") is a class test
+
+    @property
+    def needle(self) -> bytes:
+        """Text every matching start tag contains: an id, a class, an attribute or its name."""
+        for _name, value in self.conditions:
+            if value:
+                return html.escape(value, quote=False).encode()
+        return b"<" + (self.tag or b"")
+
+    @property
+    def needle_is_tag_name(self) -> bool:
+        return not any(value for _, value in self.conditions)
 
     @classmethod
     def parse(cls, text: str) -> Selector:

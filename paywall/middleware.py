@@ -318,19 +318,19 @@ class _PaywallResponder:
         encoding = rewrite.page_encoding(headers.get("content-type", ""), body)
         if encoding is None:
             return None
-        gate = rewrite.find_gate(body, config.article, config.teaser_paragraphs)
-        if gate is None:
-            logger.warning("paywall: no %r element in %s", config.article.text, self.path)
-            return None
-        fragment = self.render().encode(encoding, "xmlcharrefreplace") if plan.prompt else b""
-        return rewrite.personalise(
+        pieces = rewrite.cut_page(
             body,
-            gate,
-            fragment,
+            config.article,
+            config.teaser_paragraphs,
             walled=plan.walled,
             encoding=encoding,
             declare_paywall=config.structured_data,
         )
+        if pieces is None:
+            logger.warning("paywall: no %r element in %s", config.article.text, self.path)
+            return None
+        fragment = self.render().encode(encoding, "xmlcharrefreplace") if plan.prompt else b""
+        return b"".join((pieces[0], fragment, pieces[1]))
 
     def render(self) -> str:
         assert self.plan is not None and self.plan.prompt is not None

@@ -7,6 +7,7 @@ gated element and the JSON-LD blocks changes.
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import json
 import re
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonld
-from .html import VOID, Selector, Tag, edit_start_tag, tags
+from .html import VOID, Selector, Tag, edit_start_tag, first_match, tags, tags_named
 from .jsonld import GATED_CLASS
 
 # Start tags that end an open <p> (HTML's implied </p>).
@@ -25,6 +26,8 @@ _CLOSES_P = frozenset(
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.I)
+_SCRIPT = frozenset({b"script"})
+_MAY_HOLD_TEXT = frozenset({b"script", b"noscript", b"template", b"textarea"})
 _HEAD_END = re.compile(rb"</head\s*>", re.I)
 _MARKUP = re.compile(rb"<[^>]*>")
 # Charsets whose bytes for "<p>" can occur inside other characters (ISO-2022-JP, UTF-7…).
@@ -46,18 +49,24 @@ class Gate:
 
 
 def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | None:
-    """Locate the first element matching `selector` and up to `max_paragraphs` <p> in it."""
-    scan = tags(data)
-    opening = next((tag for tag in scan if selector.matches(tag)), None)
+    """Locate the first element matching `selector` and up to `max_paragraphs` <p> in it.
+
+    Every tag is looked at only until the teaser's paragraphs are found; after that a
+    regex jumps from one tag of the element's own name to the next to find where it ends.
+    """
+    opening = first_match(data, selector)
     if opening is None:
         return None
     if opening.name in VOID:
         return Gate(opening, opening.end, ())  # an empty element: nothing to hide
     paragraphs: list[tuple[int, int]] = []
     collector = _ParagraphCollector(paragraphs)
+    ends = frozenset({opening.name, b"body", b"html"})
+    fast = max_paragraphs <= 0
+    scan = tags_named(data, ends, opening.end) if fast else tags(data, opening.end)
     depth = 1
     close_start: int | None = None
-    for tag in scan:
+    while (tag := next(scan, None)) is not None:
         if tag.name == opening.name:
             depth += -1 if tag.closing else 1  # HTML ignores "/>" on non-void elements
             if depth == 0:
@@ -66,8 +75,11 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
         elif tag.closing and tag.name in (b"body", b"html"):
             close_start = tag.start
             break
-        if len(paragraphs) < max_paragraphs:
+        if not fast:
             collector.feed(tag)
+            if len(paragraphs) >= max_paragraphs:
+                fast = True
+                scan = tags_named(data, ends, tag.content_end)
     if close_start is None:
         close_start = len(data)
     collector.finish(close_start)
@@ -137,14 +149,49 @@ def personalise(
     text (JSON-LD, noscript, template, inline scripts, data- attributes) removed. With
     `declare_paywall` the gated element gets the class that the page's JSON-LD names as
     not free (Google's paywalled-content markup), added to the JSON-LD if it lacks it."""
+    before, after = _cut(data, gate, walled, encoding, declare_paywall)
+    return b"".join((before, fragment, after))
+
+
+def cut_page(
+    data: bytes,
+    selector: Selector,
+    teaser_paragraphs: int,
+    *,
+    walled: bool,
+    encoding: str,
+    declare_paywall: bool,
+) -> tuple[bytes, bytes] | None:
+    """`personalise` for a whole page, as the two pieces the prompt goes between, or None
+    when the page has no gated element. Remembered for the last few distinct pages, so
+    the same article served to many readers is analysed once."""
+    args = (data, selector, teaser_paragraphs, walled, encoding, declare_paywall)
+    if len(data) > _CACHED_PAGE_BYTES:
+        return _cut_page(*args)
+    return _cut_page_cached(*args)
+
+
+def _cut_page(
+    data: bytes,
+    selector: Selector,
+    teaser_paragraphs: int,
+    walled: bool,
+    encoding: str,
+    declare_paywall: bool,
+) -> tuple[bytes, bytes] | None:
+    gate = find_gate(data, selector, teaser_paragraphs)
+    return None if gate is None else _cut(data, gate, walled, encoding, declare_paywall)
+
+
+_CACHED_PAGE_BYTES = 512 * 1024
+_cut_page_cached = functools.lru_cache(maxsize=64)(_cut_page)
+
+
+def _cut(
+    data: bytes, gate: Gate, walled: bool, encoding: str, declare_paywall: bool
+) -> tuple[bytes, bytes]:
     opening = gate.opening
-    if walled:
-        teaser = b"\n".join(data[start:end] for start, end in gate.paragraphs)
-        inner = teaser + fragment
-        hidden = _fingerprints(data, gate)
-    else:
-        inner = fragment + data[gate.open_end : gate.close_start]
-        hidden = []
+    hidden = _fingerprints(data, gate) if walled else []
     start_tag = data[opening.start : opening.end]
     if walled or declare_paywall:
         start_tag = edit_start_tag(data, opening, add_class=GATED_CLASS, drop_data=walled)
@@ -159,7 +206,10 @@ def personalise(
             head = head[: head_end.start()] + block + head[head_end.start() :]
         else:
             head += block
-    return b"".join((head, start_tag, inner, tail))
+    if walled:
+        teaser = b"\n".join(data[start:end] for start, end in gate.paragraphs)
+        return b"".join((head, start_tag, teaser)), tail
+    return head + start_tag, data[gate.open_end : gate.close_start] + tail
 
 
 def strip_json_ld(data: bytes, encoding: str) -> bytes:
@@ -179,11 +229,9 @@ class _Outside:
 
     def clean(self, data: bytes) -> bytes:
         edits: list[tuple[int, int, bytes]] = []
+        names = _MAY_HOLD_TEXT if self.hidden else _SCRIPT
         pos = 0
-        while True:
-            tag = next(tags(data, pos), None)
-            if tag is None:
-                break
+        while (tag := next(tags_named(data, names, pos), None)) is not None:
             pos = tag.end
             if tag.closing:
                 continue
@@ -201,21 +249,27 @@ class _Outside:
         return _apply(data, edits)
 
     def _json_ld(self, raw: bytes) -> bytes | None:
-        try:
-            value, found = jsonld.rewrite_block(
-                raw.decode(self.encoding), hide_text=self.hide, mark=self.mark
-            )
-        except (jsonld.Unreadable, UnicodeDecodeError):
-            return b"" if self.hide else None  # unreadable: drop it whole from a walled page
+        replacement, found = _rewrite_json_ld(raw, self.encoding, self.hide, self.mark)
         self.found_article |= found
-        text = raw if value is None else _json_for_script(value, self.encoding)
-        if self.hidden and self._holds_hidden_text(text):
+        if self.hidden and self._holds_hidden_text(raw if replacement is None else replacement):
             return b""
-        return None if value is None else text
+        return replacement
 
     def _holds_hidden_text(self, content: bytes) -> bool:
         text = _plain_words(content.decode(self.encoding, "replace"))
         return any(fingerprint in text for fingerprint in self.hidden)
+
+
+@functools.lru_cache(maxsize=256)
+def _rewrite_json_ld(
+    raw: bytes, encoding: str, hide: bool, mark: bool
+) -> tuple[bytes | None, bool]:
+    """A JSON-LD block's new text (None: unchanged) and whether it describes an article."""
+    try:
+        value, found = jsonld.rewrite_block(raw.decode(encoding), hide_text=hide, mark=mark)
+    except (jsonld.Unreadable, UnicodeDecodeError):
+        return (b"" if hide else None), False  # unreadable: drop it whole from a walled page
+    return (None if value is None else _json_for_script(value, encoding)), found
 
 
 def _element_end(data: bytes, tag: Tag) -> int:
@@ -224,7 +278,7 @@ def _element_end(data: bytes, tag: Tag) -> int:
         close = data.find(b">", tag.content_end)
         return len(data) if close < 0 else close + 1
     depth = 1
-    for inner in tags(data, tag.end):
+    for inner in tags_named(data, frozenset({tag.name}), tag.end):
         if inner.name == tag.name:
             depth += -1 if inner.closing else 1
             if depth == 0:

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .batch import ScriptBatcher
 from .periods import Period
 
 logger = logging.getLogger("paywall")
@@ -119,7 +120,7 @@ class MeterStore:
         self.prefix = prefix
         self.timeout = timeout
         self.breaker = CircuitBreaker(breaker_seconds)
-        self._script = client.register_script(METER_LUA)
+        self._script = ScriptBatcher(client, METER_LUA, timeout)
 
     async def view(
         self,
@@ -151,7 +152,7 @@ class MeterStore:
             "1" if reader.account is not None else "0",
             *merge,
         ]
-        outcome, views, status = await self._call(lambda: self._script(keys=keys, args=args))
+        outcome, views, status = await self._call(lambda: self._script(keys, args))
         if isinstance(status, bytes):
             status = status.decode()
         return Verdict(Outcome(int(outcome)), int(views), str(status))
@@ -190,13 +191,14 @@ class MeterStore:
                     result = await call()
                 except aioredis.ConnectionError:
                     result = await call()
-        except (TimeoutError, aioredis.RedisError, OSError) as exc:
+        except Exception as exc:  # whatever the client raised: never the reader's 500
             if self.breaker.failed():
                 logger.warning(
                     "paywall: store error (%s: %s); not asking Redis again for %.0fs",
                     type(exc).__name__,
                     exc,
                     self.breaker.seconds,
+                    exc_info=not isinstance(exc, TimeoutError | aioredis.RedisError | OSError),
                 )
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:

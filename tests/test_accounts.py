@@ -200,19 +200,24 @@ async def test_offer_markup_is_shown_as_text(
 
 
 class CountingClient:
-    """Wraps a redis client and counts the commands sent through it."""
+    """Wraps a redis client and counts the commands sent through it, and the round trips:
+    a command sent on its own, or a pipeline's execute."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.commands: list[str] = []
+        self.round_trips = 0
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
+        if name == "pipeline":
+            return lambda *args, **kwargs: CountingPipeline(self, attribute(*args, **kwargs))
         if not callable(attribute) or name == "register_script":
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self.commands.append(name)
+            self.round_trips += 1
             return attribute(*args, **kwargs)
 
         return call
@@ -221,6 +226,28 @@ class CountingClient:
         from redis.commands.core import AsyncScript
 
         return AsyncScript(self, script)
+
+
+class CountingPipeline:
+    def __init__(self, counter: CountingClient, pipeline: Any) -> None:
+        self._counter = counter
+        self._pipeline = pipeline
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._pipeline, name)
+        if name == "execute":
+
+            async def execute(*args: Any, **kwargs: Any) -> Any:
+                self._counter.round_trips += 1
+                return await attribute(*args, **kwargs)
+
+            return execute
+
+        def queue(*args: Any, **kwargs: Any) -> Any:
+            self._counter.commands.append(name)
+            return attribute(*args, **kwargs)
+
+        return queue
 
 
 async def test_one_round_trip_per_view_entitlement_included(
@@ -233,9 +260,11 @@ async def test_one_round_trip_per_view_entitlement_included(
         await anonymous.get("/articles/warm-up")  # loads the script once
         await signed_in.get("/articles/warm-up")  # first sign-in: reads the cookie's meter
         counting.commands.clear()
+        counting.round_trips = 0
         for n in range(6):
             await anonymous.get(f"/articles/{n}")
             await signed_in.get(f"/premium/{n}")
             await signed_in.get(f"/articles/{n}")
         await anonymous.get("/sponsored/free")
     assert counting.commands == ["evalsha"] * 18
+    assert counting.round_trips == 18

@@ -35,6 +35,17 @@ class HangingClient:
 
         return run
 
+    def pipeline(self, transaction: bool = True) -> Any:
+        return HangingPipeline()
+
+
+class HangingPipeline:
+    def evalsha(self, *args: Any) -> None:
+        pass
+
+    async def execute(self, raise_on_error: bool = True) -> Any:
+        await asyncio.sleep(30)
+
 
 def stores() -> list[Any]:
     return [aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0"), HangingClient()]
