@@ -1,0 +1,282 @@
+"""Benchmark the paywall against the bare site, side by side, on real Redis and uvicorn.
+
+    python -m bench.run                 # the full run (a few minutes on 2 cores)
+    python -m bench.run --quick         # shorter runs, fewer readers: a smoke test
+
+Starts its own redis-server on a free port, the benchmark site under uvicorn twice
+(bare, and behind the paywall), then loads each in turn, A B A B, with wrk (or a small
+Python load generator when wrk is missing) and prints a markdown table per scenario.
+Loopback only; every process it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+from .load import LoadResult, python_load, wrk_load
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-signing-key"
+SUBSCRIBER = "bench-subscriber"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str  # "{n}" is replaced by a random number per request
+    headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="paywall-bench-redis-")
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", folder],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def uvicorn(factory: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", f"bench.app:{factory}", "--factory",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    for option, module in (("--loop", "uvloop"), ("--http", "httptools")):
+        try:
+            __import__(module)
+            command += [option, module]
+        except ImportError:
+            pass
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/free/0")
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def command_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(
+        int(value["calls"])
+        for name, value in stats.items()
+        if name not in ("cmdstat_info", "cmdstat_config", "cmdstat_ping")
+    )
+
+
+def walled_cookie(base: str, limit: int) -> str:
+    """A reader cookie whose free articles are all used."""
+    cookie = ""
+    for n in range(limit + 1):
+        request = urllib.request.Request(f"{base}/articles/walled-{n}")
+        if cookie:
+            request.add_header("Cookie", cookie)
+        with urllib.request.urlopen(request) as response:
+            set_cookie = response.headers.get("set-cookie")
+            if set_cookie:
+                cookie = set_cookie.split(";")[0]
+            body = response.read().decode()
+    assert 'data-paywall="subscribe"' in body, "the walled reader was not walled"
+    return cookie
+
+
+def load(base: str, scenario: Scenario, seconds: float, connections: int) -> LoadResult:
+    if shutil.which("wrk"):
+        return wrk_load(base, scenario.path, scenario.headers, seconds, connections)
+    return asyncio.run(python_load(base, scenario.path, scenario.headers, seconds, connections))
+
+
+def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[float, int]:
+    """Bytes of Redis memory per reader at the limit, and MEMORY USAGE of one meter key."""
+    from paywall.periods import current_period
+    from paywall.store import MeterStore, Reader, meter_key
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    before = int(client.info("memory")["used_memory"])
+
+    async def fill() -> None:
+        import redis.asyncio as aioredis
+
+        async_client = aioredis.from_url(redis_url)
+        store = MeterStore(async_client, "bench:", timeout=5.0)
+        now = datetime.now(UTC)
+        period = current_period("month", __import__("zoneinfo").ZoneInfo("UTC"), now)
+        for n in range(readers):
+            reader = Reader(f"reader-{n:016d}")
+            await asyncio.gather(
+                *(
+                    store.view(reader, f"/articles/{n * 31 + a}", premium=False,
+                               limit=limit, period=period, now=now)
+                    for a in range(limit)
+                )
+            )
+        await async_client.aclose()
+
+    asyncio.run(fill())
+    after = int(client.info("memory")["used_memory"])
+    now = datetime.now(UTC)
+    period = current_period("month", __import__("zoneinfo").ZoneInfo("UTC"), now)
+    sample = client.memory_usage(meter_key("bench:", Reader(f"reader-{0:016d}"), period)) or 0
+    client.flushall()
+    return (after - before) / readers, int(sample)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each load run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pairs", type=int, default=2, help="A B pairs per scenario")
+    parser.add_argument("--memory-readers", type=int, default=10_000)
+    parser.add_argument("--rss-readers", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 pair, fewer readers")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.pairs, args.memory_readers, args.rss_readers = 2.0, 1, 1000, 5000
+    if not shutil.which("redis-server"):
+        print("bench: redis-server is not installed", file=sys.stderr)
+        return 1
+    limit = 10
+    print(f"load generator: {'wrk' if shutil.which('wrk') else 'python (wrk not found)'}; "
+          f"{args.connections} connections, {args.seconds:.0f} s runs, {args.pairs} A/B pairs; "
+          f"{os.cpu_count()} cores", file=sys.stderr)
+    with redis_server() as redis_url:
+        env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "BENCH_REDIS_URL": redis_url,
+               "PYTHONPATH": str(ROOT)}
+        client = redis.Redis.from_url(redis_url)
+        with uvicorn("bare", env) as (bare, _), uvicorn("paywalled", env) as (paywalled, pid):
+            cookie = walled_cookie(paywalled, limit)
+            until = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+            client.set("bench:{a:" + SUBSCRIBER + "}:ent", f"subscription {until}")
+            scenarios = [
+                Scenario("new readers, random articles", "/articles/{n}", {}),
+                Scenario("returning reader past the limit (walled)", "/articles/{n}",
+                         {"Cookie": cookie}),
+                Scenario("subscriber", "/articles/{n}", {"X-Bench-Account": SUBSCRIBER}),
+                Scenario("free page", "/free/{n}", {}),
+            ]
+            for base in (bare, paywalled):
+                load(base, scenarios[0], 1.0, args.connections)  # warm up
+            rss_start = rss_kib(pid)
+            rows = []
+            for scenario in scenarios:
+                ratios, bare_runs, wall_runs = [], [], []
+                commands = requests = 0
+                for _ in range(args.pairs):
+                    a = load(bare, scenario, args.seconds, args.connections)
+                    calls = command_calls(client)
+                    b = load(paywalled, scenario, args.seconds, args.connections)
+                    commands += command_calls(client) - calls
+                    requests += b.requests
+                    bare_runs.append(a)
+                    wall_runs.append(b)
+                    ratios.append(b.rps / a.rps)
+                rows.append((scenario.name, statistics.median(ratios),
+                             statistics.median(r.rps for r in bare_runs),
+                             statistics.median(r.rps for r in wall_runs),
+                             statistics.median(b.p50 - a.p50 for a, b in zip(bare_runs, wall_runs)),
+                             statistics.median(b.p99 - a.p99 for a, b in zip(bare_runs, wall_runs)),
+                             commands / max(requests, 1),
+                             sum(r.errors for r in wall_runs)))
+            rss_rows = [(0, rss_start)]
+            served = 0
+            step = max(args.rss_readers // 4, 1)
+            while served < args.rss_readers:
+                served += _load_count(paywalled, scenarios[0], step, args.connections)
+                rss_rows.append((served, rss_kib(pid)))
+        per_reader, sample = memory_per_reader_month(redis_url, args.memory_readers, limit)
+    print_report(rows, rss_rows, per_reader, sample, args)
+    return 0
+
+
+def _load_count(base: str, scenario: Scenario, requests: int, connections: int) -> int:
+    """Send about `requests` new-reader views (wrk by time, estimated from a short run)."""
+    probe = load(base, scenario, 1.0, connections)
+    seconds = max(requests / max(probe.rps, 1.0) - 1.0, 0.5)
+    return probe.requests + load(base, scenario, seconds, connections).requests
+
+
+def print_report(
+    rows: list[tuple[str, float, float, float, float, float, float, int]],
+    rss_rows: list[tuple[int, int]],
+    per_reader: float,
+    sample: int,
+    args: argparse.Namespace,
+) -> None:
+    print("| scenario | paywall/bare throughput | bare req/s | paywall req/s |"
+          " added p50 | added p99 | Redis commands per request | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, ratio, bare_rps, pay_rps, p50, p99, commands, errors in rows:
+        print(f"| {name} | {ratio:.2f} | {bare_rps:.0f} | {pay_rps:.0f} | {p50:+.2f} ms |"
+              f" {p99:+.2f} ms | {commands:.2f} | {errors} |")
+    print()
+    print(f"Redis memory per reader-month at limit 10: {per_reader:.0f} bytes"
+          f" (over {args.memory_readers} readers; MEMORY USAGE of one meter key: {sample} bytes)")
+    print("Paywall process RSS: " + ", ".join(
+        f"{rss / 1024:.1f} MiB after {readers:,} readers" for readers, rss in rss_rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
