@@ -1,0 +1,256 @@
+"""End to end in a real browser: `paywall demo` in a subprocess, driven by headless Chromium.
+
+An anonymous reader clicks through articles from the home page until the wall, then signs
+in as the demo accounts. Each state is checked on what the browser shows (the prompt's
+visible text) and on what it received (the walled article's hidden paragraphs must not be
+anywhere in the DOM), and saved as a screenshot in a temporary folder, or in
+PAYWALL_SCREENSHOT_DIR when set (`PAYWALL_SCREENSHOT_DIR=docs/screenshots` refreshes the
+README's pictures).
+
+Chromium is the system one (Debian's /usr/bin/chromium, or PAYWALL_CHROMIUM); Playwright
+never downloads a browser here. Without a Chromium binary the test is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from paywall.demo.articles import ARTICLES, Article
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(
+    os.environ.get("PAYWALL_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="paywall-screenshots-")
+)
+VIEWPORT = {"width": 1100, "height": 1400}
+BY_PATH = {a.path: a for a in ARTICLES}
+PREMIUM = next(a for a in ARTICLES if a.access == "premium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def find_chromium() -> str | None:
+    explicit = os.environ.get("PAYWALL_CHROMIUM")
+    if explicit:
+        return explicit
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`paywall demo` on a free port (embedded store, fresh each run); its base URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("demo") / "demo.log"
+    env = {**os.environ, "PAYWALL_SECRET_KEYS": "browser-test-signing-key"}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "paywall", "demo", "--port", str(port)]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"paywall demo exited ({server.returncode}):\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url + "/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"paywall demo did not answer on {url}:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium binary found (install Debian's chromium or set PAYWALL_CHROMIUM)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# --- helpers: what the page shows, what it holds ---------------------------------------
+
+
+def follow(page: Page, selector: str) -> None:
+    """Click the first element matching `selector` and wait for the page it leads to."""
+    with page.expect_navigation(wait_until="load"):
+        page.locator(selector).first.click()
+
+
+def visible_text(page: Page) -> str:
+    return str(page.evaluate("document.body.innerText"))
+
+
+def source(page: Page) -> str:
+    return str(page.evaluate("document.documentElement.outerHTML"))
+
+
+def prompts(page: Page) -> list[tuple[str, str]]:
+    """(name, visible text) of every paywall prompt on the page."""
+    found = page.evaluate(
+        """() => [...document.querySelectorAll('[data-paywall]')]
+                 .map(el => [el.dataset.paywall, el.innerText])"""
+    )
+    return [(str(name), str(text)) for name, text in found]
+
+
+def current_article(page: Page) -> Article:
+    path = page.evaluate("location.pathname")
+    assert path in BY_PATH, f"not an article page: {path}"
+    return BY_PATH[path]
+
+
+def assert_whole(page: Page, article: Article) -> None:
+    text = visible_text(page)
+    for paragraph in article.paragraphs:
+        assert paragraph in text
+
+
+def assert_walled(page: Page, article: Article, teaser: int = 2) -> None:
+    """The teaser is shown; the rest of the article is nowhere in the DOM, not even hidden."""
+    text, markup = visible_text(page), source(page)
+    for paragraph in article.paragraphs[:teaser]:
+        assert paragraph in text
+    for paragraph in article.paragraphs[teaser:]:
+        for form in (paragraph, html.escape(paragraph, quote=False), paragraph[:60]):
+            assert form not in text
+            assert form not in markup, f"hidden text in the walled page: {paragraph[:60]!r}"
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), type="png")
+
+
+def sign_in(page: Page, account: str) -> None:
+    follow(page, 'header a[href="/signin"]')
+    follow(page, f'button[name="account"][value="{account}"]')
+    assert f"Signed in as {account}." in visible_text(page)
+
+
+def open_premium(page: Page) -> None:
+    """Home page, then the premium box's headline link."""
+    follow(page, 'header a[href="/"]')
+    follow(page, "#premium h3 a")
+    assert current_article(page) is PREMIUM
+
+
+# --- the walk ----------------------------------------------------------------------------
+
+
+def test_demo_in_a_browser(browser: Browser, demo_url: str) -> None:
+    context = browser.new_context(viewport=VIEWPORT, base_url=demo_url)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        links = page.evaluate(
+            """() => [...document.querySelectorAll('main a[href^="/articles/"]')]
+                     .map(a => a.getAttribute('href'))"""
+        )
+        reading = list(dict.fromkeys(links))[:4]
+        assert len(reading) == 4
+
+        expected = [
+            ("meter", "You have 2 free articles left this month", "meter.png"),
+            ("meter", "You have 1 free article left this month", None),
+            ("last-free", "This is your last free article this month", "last-free.png"),
+        ]
+        for href, (name, sentence, screenshot) in zip(reading[:3], expected, strict=True):
+            follow(page, 'header a[href="/"]')
+            follow(page, f'main a[href="{href}"]')
+            article = current_article(page)
+            assert [n for n, _ in prompts(page)] == [name], href
+            assert sentence in prompts(page)[0][1]
+            assert_whole(page, article)
+            if screenshot:
+                shoot(page, screenshot)
+
+        follow(page, 'header a[href="/"]')
+        follow(page, f'main a[href="{reading[3]}"]')
+        walled = current_article(page)
+        [(name, text)] = prompts(page)
+        assert name == "subscribe"
+        assert "Keep reading The Harbour Ledger" in text
+        assert "Try 3 months for $9" in text and "Offer ends June 30th" in text
+        assert_walled(page, walled)
+        assert '"articleBody"' not in source(page)
+        shoot(page, "subscribe.png")
+
+        open_premium(page)
+        assert [n for n, _ in prompts(page)] == ["subscribe"]
+        assert_walled(page, PREMIUM)
+        shoot(page, "premium.png")
+
+        for account, name, sentence, screenshot in (
+            ("trial-ended", "trial-expired", "Your trial period has expired", "trial-expired.png"),
+            (
+                "lapsed",
+                "access-expired",
+                "Your full access to The Harbour Ledger has expired",
+                "access-expired.png",
+            ),
+        ):
+            sign_in(page, account)
+            open_premium(page)
+            [(shown, text)] = prompts(page)
+            assert shown == name and sentence in text
+            assert "Come back for $1 a week" in text
+            assert_walled(page, PREMIUM)
+            shoot(page, screenshot)
+
+        sign_in(page, "subscriber")
+        open_premium(page)
+        assert prompts(page) == []
+        assert_whole(page, PREMIUM)
+        shoot(page, "subscriber.png")
+    finally:
+        with contextlib.suppress(Exception):
+            context.close()
