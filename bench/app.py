@@ -25,10 +25,11 @@ from starlette.types import ASGIApp
 
 CONFIG = Path(os.environ.get("BENCH_CONFIG", Path(__file__).with_name("paywall.yaml")))
 
-WORDS = (
-    "harbour council ferry market budget tenants port cranes typhoon insurers schools tutors "
-    "museum regatta noodle petition landlord data centre water permit shipping container"
-).split()
+WORDS = [
+    *("harbour", "council", "ferry", "market", "budget", "tenants", "port", "cranes"),
+    *("typhoon", "insurers", "schools", "tutors", "museum", "regatta", "noodle"),
+    *("petition", "landlord", "data", "centre", "water", "permit", "shipping", "container"),
+]
 
 
 def paragraph(n: int) -> str:
@@ -51,7 +52,8 @@ PAGE = f"""<!doctype html>
 <link rel="stylesheet" href="/static/site.css">
 <script type="application/ld+json">{JSON_LD}</script>
 </head><body>
-<header><nav><a href="/">Home</a> <a href="/city">City</a> <a href="/markets">Markets</a></nav></header>
+<header><nav><a href="/">Home</a> <a href="/city">City</a>
+<a href="/markets">Markets</a></nav></header>
 <main><article><h1>Benchmark story</h1><p class="standfirst">A standfirst.</p>
 <div class="article-body">
 {BODY}
@@ -84,6 +86,13 @@ def _signed_in(app: ASGIApp) -> ASGIApp:
 
 def bare() -> ASGIApp:
     return _signed_in(upstream)
+
+
+def sessions() -> ASGIApp:
+    """The calibration: Starlette's SessionMiddleware, which does no I/O at all."""
+    from starlette.middleware.sessions import SessionMiddleware
+
+    return _signed_in(SessionMiddleware(upstream, secret_key="bench"))
 
 
 def paywalled() -> ASGIApp:

@@ -38,8 +38,15 @@ def wrk_load(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT)
     try:
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(seconds, 1):.0f}s", "--latency",
-                   "-s", script.name]
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(seconds, 1):.0f}s",
+            "--latency",
+            "-s",
+            script.name,
+        ]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
         output = subprocess.run(

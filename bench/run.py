@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import signal
 import socket
@@ -68,8 +67,19 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     folder = tempfile.mkdtemp(prefix="paywall-bench-redis-")
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", folder],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder,
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -88,16 +98,22 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def uvicorn(factory: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def uvicorn(factory: str, env: dict[str, str], plain: bool) -> Iterator[tuple[str, int]]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", f"bench.app:{factory}", "--factory",
-               "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    for option, module in (("--loop", "uvloop"), ("--http", "httptools")):
-        try:
-            __import__(module)
-            command += [option, module]
-        except ImportError:
-            pass
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"bench.app:{factory}",
+        "--factory",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if plain:
+        command += ["--loop", "asyncio", "--http", "h11"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         wait_for(f"http://127.0.0.1:{port}/free/0")
@@ -117,13 +133,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def command_calls(client: redis.Redis) -> int:
-    stats = client.info("commandstats")
-    return sum(
-        int(value["calls"])
-        for name, value in stats.items()
-        if name not in ("cmdstat_info", "cmdstat_config", "cmdstat_ping")
-    )
+# Commands meter.lua runs inside Redis; everything else was sent by a client.
+_INSIDE_LUA = {"sismember", "scard", "sadd", "expire", "get", "exists"}
+_HARNESS = {"info", "config", "ping", "set"}
+
+
+def command_calls(client: redis.Redis) -> tuple[int, int]:
+    """(commands sent by clients, commands run inside Lua) so far, from INFO commandstats."""
+    sent = inside = 0
+    for name, value in client.info("commandstats").items():
+        command = name.removeprefix("cmdstat_").split("|")[0]
+        if command in _INSIDE_LUA:
+            inside += int(value["calls"])
+        elif command not in _HARNESS:
+            sent += int(value["calls"])
+    return sent, inside
 
 
 def walled_cookie(base: str, limit: int) -> str:
@@ -168,8 +192,14 @@ def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[f
             reader = Reader(f"reader-{n:016d}")
             await asyncio.gather(
                 *(
-                    store.view(reader, f"/articles/{n * 31 + a}", premium=False,
-                               limit=limit, period=period, now=now)
+                    store.view(
+                        reader,
+                        f"/articles/{n * 31 + a}",
+                        premium=False,
+                        limit=limit,
+                        period=period,
+                        now=now,
+                    )
                     for a in range(limit)
                 )
             )
@@ -192,6 +222,11 @@ def main() -> int:
     parser.add_argument("--memory-readers", type=int, default=10_000)
     parser.add_argument("--rss-readers", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="2 s runs, 1 pair, fewer readers")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="uvicorn with asyncio and h11 instead of uvloop and httptools (when installed)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.pairs, args.memory_readers, args.rss_readers = 2.0, 1, 1000, 5000
@@ -199,47 +234,80 @@ def main() -> int:
         print("bench: redis-server is not installed", file=sys.stderr)
         return 1
     limit = 10
-    print(f"load generator: {'wrk' if shutil.which('wrk') else 'python (wrk not found)'}; "
-          f"{args.connections} connections, {args.seconds:.0f} s runs, {args.pairs} A/B pairs; "
-          f"{os.cpu_count()} cores", file=sys.stderr)
+    server = "asyncio + h11" if args.plain else "uvicorn's default loop and parser"
+    print(
+        f"server: uvicorn, 1 worker, {server}; "
+        f"load generator: {'wrk' if shutil.which('wrk') else 'python (wrk not found)'}; "
+        f"{args.connections} connections, {args.seconds:.0f} s runs, {args.pairs} A/B pairs; "
+        f"{os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     with redis_server() as redis_url:
-        env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "BENCH_REDIS_URL": redis_url,
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "PAYWALL_SECRET_KEYS": SECRET,
+            "BENCH_REDIS_URL": redis_url,
+            "PYTHONPATH": str(ROOT),
+        }
         client = redis.Redis.from_url(redis_url)
-        with uvicorn("bare", env) as (bare, _), uvicorn("paywalled", env) as (paywalled, pid):
+        with (
+            uvicorn("bare", env, args.plain) as (bare, _),
+            uvicorn("paywalled", env, args.plain) as (paywalled, pid),
+            uvicorn("sessions", env, args.plain) as (sessions, _),
+        ):
             cookie = walled_cookie(paywalled, limit)
             until = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
             client.set("bench:{a:" + SUBSCRIBER + "}:ent", f"subscription {until}")
             scenarios = [
                 Scenario("new readers, random articles", "/articles/{n}", {}),
-                Scenario("returning reader past the limit (walled)", "/articles/{n}",
-                         {"Cookie": cookie}),
+                Scenario(
+                    "returning reader past the limit (walled)", "/articles/{n}", {"Cookie": cookie}
+                ),
                 Scenario("subscriber", "/articles/{n}", {"X-Bench-Account": SUBSCRIBER}),
                 Scenario("free page", "/free/{n}", {}),
             ]
-            for base in (bare, paywalled):
+            for base in (bare, paywalled, sessions):
                 load(base, scenarios[0], 1.0, args.connections)  # warm up
             rss_start = rss_kib(pid)
             rows = []
             for scenario in scenarios:
                 ratios, bare_runs, wall_runs = [], [], []
-                commands = requests = 0
+                sent = inside = requests = 0
                 for _ in range(args.pairs):
                     a = load(bare, scenario, args.seconds, args.connections)
-                    calls = command_calls(client)
+                    sent_before, inside_before = command_calls(client)
                     b = load(paywalled, scenario, args.seconds, args.connections)
-                    commands += command_calls(client) - calls
+                    sent_after, inside_after = command_calls(client)
+                    sent += sent_after - sent_before
+                    inside += inside_after - inside_before
                     requests += b.requests
                     bare_runs.append(a)
                     wall_runs.append(b)
                     ratios.append(b.rps / a.rps)
-                rows.append((scenario.name, statistics.median(ratios),
-                             statistics.median(r.rps for r in bare_runs),
-                             statistics.median(r.rps for r in wall_runs),
-                             statistics.median(b.p50 - a.p50 for a, b in zip(bare_runs, wall_runs)),
-                             statistics.median(b.p99 - a.p99 for a, b in zip(bare_runs, wall_runs)),
-                             commands / max(requests, 1),
-                             sum(r.errors for r in wall_runs)))
+                rows.append(
+                    (
+                        scenario.name,
+                        statistics.median(ratios),
+                        statistics.median(r.rps for r in bare_runs),
+                        statistics.median(r.rps for r in wall_runs),
+                        statistics.median(
+                            b.p50 - a.p50 for a, b in zip(bare_runs, wall_runs, strict=True)
+                        ),
+                        statistics.median(
+                            b.p99 - a.p99 for a, b in zip(bare_runs, wall_runs, strict=True)
+                        ),
+                        sent / max(requests, 1),
+                        inside / max(requests, 1),
+                        sum(r.errors for r in wall_runs),
+                    )
+                )
+            # Calibration: Starlette's SessionMiddleware, which does no I/O at all.
+            ratios = []
+            for _ in range(args.pairs):
+                a = load(bare, scenarios[3], args.seconds, args.connections)
+                b = load(sessions, scenarios[3], args.seconds, args.connections)
+                ratios.append(b.rps / a.rps)
+            calibration = statistics.median(ratios)
             rss_rows = [(0, rss_start)]
             served = 0
             step = max(args.rss_readers // 4, 1)
@@ -248,6 +316,7 @@ def main() -> int:
                 rss_rows.append((served, rss_kib(pid)))
         per_reader, sample = memory_per_reader_month(redis_url, args.memory_readers, limit)
     print_report(rows, rss_rows, per_reader, sample, args)
+    print(f"Calibration: Starlette's SessionMiddleware (no I/O) / bare: {calibration:.2f}")
     return 0
 
 
@@ -259,23 +328,31 @@ def _load_count(base: str, scenario: Scenario, requests: int, connections: int) 
 
 
 def print_report(
-    rows: list[tuple[str, float, float, float, float, float, float, int]],
+    rows: list[tuple[str, float, float, float, float, float, float, float, int]],
     rss_rows: list[tuple[int, int]],
     per_reader: float,
     sample: int,
     args: argparse.Namespace,
 ) -> None:
-    print("| scenario | paywall/bare throughput | bare req/s | paywall req/s |"
-          " added p50 | added p99 | Redis commands per request | errors |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, ratio, bare_rps, pay_rps, p50, p99, commands, errors in rows:
-        print(f"| {name} | {ratio:.2f} | {bare_rps:.0f} | {pay_rps:.0f} | {p50:+.2f} ms |"
-              f" {p99:+.2f} ms | {commands:.2f} | {errors} |")
+    print(
+        "| scenario | paywall/bare throughput | bare req/s | paywall req/s | added p50 |"
+        " added p99 | Redis commands sent per request | run inside Lua | errors |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, ratio, bare_rps, pay_rps, p50, p99, sent, inside, errors in rows:
+        print(
+            f"| {name} | {ratio:.2f} | {bare_rps:.0f} | {pay_rps:.0f} | {p50:+.2f} ms |"
+            f" {p99:+.2f} ms | {sent:.2f} | {inside:.2f} | {errors} |"
+        )
     print()
-    print(f"Redis memory per reader-month at limit 10: {per_reader:.0f} bytes"
-          f" (over {args.memory_readers} readers; MEMORY USAGE of one meter key: {sample} bytes)")
-    print("Paywall process RSS: " + ", ".join(
-        f"{rss / 1024:.1f} MiB after {readers:,} readers" for readers, rss in rss_rows))
+    print(
+        f"Redis memory per reader-month at limit 10: {per_reader:.0f} bytes"
+        f" (over {args.memory_readers} readers; MEMORY USAGE of one meter key: {sample} bytes)"
+    )
+    print(
+        "Paywall process RSS: "
+        + ", ".join(f"{rss / 1024:.1f} MiB after {readers:,} readers" for readers, rss in rss_rows)
+    )
 
 
 if __name__ == "__main__":
