@@ -76,5 +76,7 @@ class ScriptBatcher:
     ) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for keys, args, _ in batch:
-            pipe.evalsha(self.sha, len(keys), *keys, *args)
+            # Not pipe.evalsha: redis-py refuses that on a cluster pipeline; this form is
+            # routed by key on a cluster and works the same elsewhere.
+            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))

@@ -139,10 +139,11 @@ class MeterStore:
         `merge` are article ids read anonymously that now count toward `reader`'s account;
         `start_used` fills a new reader's meter (see meter.new_readers_per_network).
         """
-        keys = [
-            meter_key(self.prefix, reader, period),
-            entitlement_key(self.prefix, reader),
-        ]
+        keys = [meter_key(self.prefix, reader, period)]
+        if reader.account is not None:
+            # Only accounts have entitlements; a key that never exists would make Redis
+            # Cluster refuse the call while the reader's slot is being migrated.
+            keys.append(entitlement_key(self.prefix, reader))
         args = [
             "p" if premium else ("u" if start_used else "m"),
             article_id(path),

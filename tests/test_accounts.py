@@ -244,7 +244,8 @@ class CountingPipeline:
             return execute
 
         def queue(*args: Any, **kwargs: Any) -> Any:
-            self._counter.commands.append(name)
+            command = str(args[0]).lower() if name == "execute_command" else name
+            self._counter.commands.append(command)
             return attribute(*args, **kwargs)
 
         return queue

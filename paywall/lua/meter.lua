@@ -1,7 +1,7 @@
 -- Look up the reader's entitlement and meter one article view, atomically.
 --
 -- KEYS[1]  the reader's meter for this period: a set of article ids
--- KEYS[2]  the account's entitlement: "<plan> <until-unix-seconds>" (absent for none)
+-- KEYS[2]  signed-in readers only: the account's entitlement, "<plan> <until-unix-seconds>"
 -- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted), "u" for a
 --          metered page read by a new reader who starts with the meter used up
 -- ARGV[2]  the article id (a small integer, so the set stays an intset)
