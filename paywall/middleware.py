@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,7 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import rewrite
 from .config import Access, Config, LiveConfig
 from .connection import connect
-from .crawlers import CrawlerVerifier, client_network
+from .crawlers import CrawlerVerifier
+from .exchange import (
+    canonical_path,
+    client_network_of,
+    decompress,
+    has_override,
+    header,
+    is_prefetch,
+    without_override,
+)
 from .identity import Identified, ReaderCookie, account_of, secret_keys
 from .periods import current_period
 from .store import MeterStore, Outcome, StoreError, Verdict
@@ -65,7 +73,7 @@ class PaywallMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "GET":
-            await self.app(scope, receive, _without_override(send))
+            await self.app(scope, receive, without_override(send))
             return
         config = self.live.current()
         await _PaywallResponder(self, config, scope)(receive, send)
@@ -131,6 +139,9 @@ class _PaywallResponder:
             await self.on_body(message)
 
     async def on_start(self, message: Message) -> None:
+        if self.path_access == "free" and not has_override(message["headers"]):
+            await self.send(message)  # the common case, kept cheap: a free page as it is
+            return
         # Some frameworks (Django) send "Content-Type"; Starlette looks headers up lower-case.
         headers = MutableHeaders(raw=[(k.lower(), v) for k, v in message["headers"]])
         access: Access = self.path_access
@@ -150,13 +161,13 @@ class _PaywallResponder:
             await self.send(message)
             return
         self.start, self.headers = message, headers
-        if _is_prefetch(self.scope["headers"]):
+        if is_prefetch(self.scope["headers"]):
             await self.refuse_prefetch()
             return
         identified: Identified | None = None
         client = self.scope.get("client")
         crawler = await self.paywall.crawlers.verify(
-            self.config.crawlers, _header(self.scope, b"user-agent"), client[0] if client else None
+            self.config.crawlers, header(self.scope, b"user-agent"), client[0] if client else None
         )
         if crawler is not None:
             self.plan = _Plan(None, False, {})  # full article, not counted, no cookie
@@ -185,7 +196,7 @@ class _PaywallResponder:
             start_used = False
             cap = config.new_readers_per_network
             if identified.new and not signed_in and access == "metered" and cap > 0:
-                network = _client_network(self.scope)
+                network = client_network_of(self.scope)
                 if network is not None:
                     start_used = await store.new_reader_from(network, period, now) > cap
             verdict = await store.view(
@@ -313,7 +324,7 @@ class _PaywallResponder:
         plan, headers, config = self.plan, self.headers, self.config
         coding = headers.get("content-encoding", "identity").strip().lower()
         if coding != "identity":
-            body = _decompress(body, coding)
+            body = decompress(body, coding)
             del headers["content-encoding"]
         encoding = rewrite.page_encoding(headers.get("content-type", ""), body)
         if encoding is None:
@@ -346,66 +357,6 @@ class _PaywallResponder:
         self.headers["content-length"] = str(len(page))
         await self.send({**self.start, "headers": self.headers.raw})
         await self.send({"type": "http.response.body", "body": page})
-
-
-def _decompress(body: bytes, coding: str) -> bytes:
-    if coding in ("gzip", "x-gzip"):
-        return zlib.decompress(body, wbits=47)
-    if coding == "deflate":
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompress(body, wbits=-15)
-    raise ValueError(f"cannot decode Content-Encoding {coding!r}")
-
-
-def canonical_path(path: str) -> str:
-    """The path with empty, "." and ".." segments resolved, as most routers serve it:
-    "/sponsored/../premium/x" must not match the rules as a sponsored page."""
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if segments:
-                segments.pop()
-        elif segment not in ("", "."):
-            segments.append(segment)
-    return "/" + "/".join(segments)
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
-def _is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox)."""
-    for key, value in headers:
-        if key in (b"sec-purpose", b"purpose", b"x-purpose", b"x-moz") and (
-            b"prefetch" in value.lower() or b"preview" in value.lower()
-        ):
-            return True
-    return False
-
-
-def _client_network(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return client_network(client[0]) if client else None
-
-
-def _without_override(send: Send) -> Send:
-    """Wrap `send` so the upstream's X-Paywall header never reaches the client."""
-
-    async def strip(message: Message) -> None:
-        if message["type"] == "http.response.start" and any(
-            key.lower() == b"x-paywall" for key, _ in message["headers"]
-        ):
-            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"x-paywall"]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return strip
 
 
 async def _unset_send(message: Message) -> None:

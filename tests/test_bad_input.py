@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from paywall import PaywallMiddleware
-from paywall.middleware import canonical_path
+from paywall.exchange import canonical_path
 
 from .conftest import article_page, article_site, client_for
 from .test_middleware import hidden_text_in, prompts

@@ -173,15 +173,30 @@ async def _worker_pids(port: int, rounds: int = 10, per_round: int = 16) -> set[
 async def test_one_reader_concurrent_views_across_workers_are_metered_exactly(
     server: Server,
 ) -> None:
+    # Which worker accepts which connection is up to the kernel: a burst can land on one
+    # worker alone. Each attempt is a new reader and must count exactly; the test needs
+    # one attempt whose burst both workers served.
+    seen: list[set[str]] = []
+    for attempt in range(5):
+        pids = await _burst_of_one_reader(server, f"workers-{attempt}")
+        seen.append(pids)
+        if len(pids) == 2:
+            return
+    raise AssertionError(f"every burst went to one worker ({seen}): not a 2-worker test")
+
+
+async def _burst_of_one_reader(server: Server, name: str) -> set[str]:
+    """One reader's first view, then 40 concurrent views of other articles: exactly
+    `limit` full articles in all, the rest walled; returns the pids that served them."""
     limit = server.limit
     async with _client(server.port, limits=httpx.Limits(max_connections=64)) as client:
-        first = await client.get("/articles/workers-0")
+        first = await client.get(f"/articles/{name}-0")
         assert first.status_code == 200
         cookie = first.headers.get("set-cookie", "").split(";")[0]
         assert cookie.startswith("paywall_rid="), first.headers
         assert _prompt(first) in ("meter", "last-free") and _is_full(first.text)
 
-        paths = [f"/articles/workers-{n}" for n in range(1, 41)]
+        paths = [f"/articles/{name}-{n}" for n in range(1, 41)]
         responses = await asyncio.gather(
             *(client.get(path, headers={"cookie": cookie}) for path in paths)
         )
@@ -204,8 +219,7 @@ async def test_one_reader_concurrent_views_across_workers_are_metered_exactly(
     assert len(full) == limit, [_prompt(r) for r in full]
     assert len(walled) == 41 - limit
     assert sum(_prompt(r) == "last-free" for r in full) == 1
-    pids = {_pid(r) for r in [first, *responses]}
-    assert len(pids) == 2, f"the 41 views all went to worker {pids}: not a 2-worker test"
+    return {_pid(r) for r in [first, *responses]}
 
 
 async def test_both_workers_serve(server: Server) -> None:

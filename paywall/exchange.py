@@ -1,0 +1,71 @@
+"""Small helpers for requests and responses as they pass through the paywall."""
+
+from __future__ import annotations
+
+import zlib
+
+from starlette.types import Message, Scope, Send
+
+from .crawlers import client_network
+
+
+def decompress(body: bytes, coding: str) -> bytes:
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompress(body, wbits=47)
+    if coding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, wbits=-15)
+    raise ValueError(f"cannot decode Content-Encoding {coding!r}")
+
+
+def canonical_path(path: str) -> str:
+    """The path with empty, "." and ".." segments resolved, as most routers serve it:
+    "/sponsored/../premium/x" must not match the rules as a sponsored page."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox)."""
+    for key, value in headers:
+        if key in (b"sec-purpose", b"purpose", b"x-purpose", b"x-moz") and (
+            b"prefetch" in value.lower() or b"preview" in value.lower()
+        ):
+            return True
+    return False
+
+
+def client_network_of(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client_network(client[0]) if client else None
+
+
+def has_override(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(key.lower() == b"x-paywall" for key, _ in headers)
+
+
+def without_override(send: Send) -> Send:
+    """Wrap `send` so the upstream's X-Paywall header never reaches the client."""
+
+    async def strip(message: Message) -> None:
+        if message["type"] == "http.response.start" and has_override(message["headers"]):
+            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"x-paywall"]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return strip
