@@ -1,0 +1,340 @@
+"""Validating the YAML file: every problem found, each naming file, line and key."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .crawlers import Crawler
+from .html import Selector
+from .prompts import load_prompts
+from .settings import ACCESS_LEVELS, AUDIENCES, Config, Offer, Rule, human_date
+from .yamlsource import ConfigError, KeyPath, Source, read_source
+
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate `path`; raises ConfigError listing every problem found."""
+    source = read_source(Path(path))
+    config = _Builder(source).build()
+    if source.problems or config is None:
+        raise ConfigError(source.problems)
+    return config
+
+
+class _Builder:
+    """Walks the parsed YAML, collecting every problem rather than stopping at the first."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.folder = source.path.parent
+
+    def build(self) -> Config | None:
+        top = self.section(self.source.data, (), _TOP_KEYS)
+        meter = self.section(
+            top.get("meter", {}),
+            ("meter",),
+            {
+                "limit",
+                "period",
+                "timezone",
+                "registered_limit",
+                "registration_wall",
+                "new_readers_per_network",
+            },
+        )
+        content = self.section(
+            top.get("content", {}),
+            ("content",),
+            {"default", "rules", "article", "teaser_paragraphs", "max_page_kb", "structured_data"},
+        )
+        store = self.section(
+            top.get("store", {}), ("store",), {"url", "prefix", "timeout_ms", "breaker_seconds"}
+        )
+        cookie = self.section(
+            top.get("cookie", {}), ("cookie",), {"name", "secure", "max_age_days", "secret_env"}
+        )
+        timezone = self.timezone(meter)
+        offers = self.offers(top.get("offers", []), timezone)
+        prefix = self.text(store, ("store", "prefix"), "paywall:")
+        if "{" in prefix or "}" in prefix:
+            self.error(("store", "prefix"), "must not contain { or } (they are Redis hash tags)")
+        templates_dir = self.templates_dir(top)
+        cookie_name = self.text(cookie, ("cookie", "name"), "paywall_rid")
+        if not _COOKIE_NAME.fullmatch(cookie_name):
+            self.error(("cookie", "name"), f"{cookie_name!r} is not a valid cookie name")
+        limit = self.integer(meter, ("meter", "limit"), 10)
+        config = dict(
+            path=self.source.path,
+            publication=self.text(top, ("publication",), None),
+            limit=limit,
+            registered_limit=self.integer(meter, ("meter", "registered_limit"), limit),
+            registration_wall=self.boolean(meter, ("meter", "registration_wall"), False),
+            new_readers_per_network=self.integer(meter, ("meter", "new_readers_per_network"), 0),
+            period=self.choice(meter, ("meter", "period"), ("month", "week", "day"), "month"),
+            timezone=timezone,
+            default_access=self.choice(content, ("content", "default"), ACCESS_LEVELS, "free"),
+            rules=self.rules(content.get("rules", [])),
+            article=self.selector(content),
+            teaser_paragraphs=self.integer(content, ("content", "teaser_paragraphs"), 2),
+            max_page_bytes=self.integer(content, ("content", "max_page_kb"), 4096, low=1) * 1024,
+            structured_data=self.boolean(content, ("content", "structured_data"), True),
+            offers=offers,
+            subscribe_url=self.url(top, ("subscribe_url",), "/subscribe"),
+            register_url=self.url(top, ("register_url",), "/signin"),
+            templates_dir=templates_dir,
+            store_url=self.text(store, ("store", "url"), "") or None,
+            store_prefix=prefix,
+            store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
+            store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
+            crawlers=self.crawlers(top.get("crawlers", [])),
+            cookie_name=cookie_name,
+            cookie_secure=self.boolean(cookie, ("cookie", "secure"), True),
+            cookie_max_age=self.integer(cookie, ("cookie", "max_age_days"), 365, low=1) * 86400,
+            secret_env=self.text(cookie, ("cookie", "secret_env"), "PAYWALL_SECRET_KEYS"),
+            on_store_error=self.choice(top, ("on_store_error",), ("open", "closed"), "open"),
+        )
+        extra_keys = frozenset(key for offer in offers for key in offer.context)
+        prompts, problems = load_prompts(templates_dir, extra_keys)
+        self.source.problems.extend(problems)
+        if self.source.problems or prompts is None:
+            return None
+        return Config(prompts=prompts, **config)
+
+    # -- helpers: each returns a usable default after recording a problem --
+
+    def error(self, at: KeyPath, message: str) -> None:
+        self.source.error(at, message)
+
+    def section(self, value: Any, at: KeyPath, allowed: set[str]) -> dict[str, Any]:
+        if value is None:  # a section left empty, e.g. with all its keys commented out
+            return {}
+        if not isinstance(value, dict):
+            self.error(at, f"expected a mapping of keys, got {_kind(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.error((*at, key), f"unknown key; expected one of {', '.join(sorted(allowed))}")
+        return value
+
+    def text(self, where: dict[str, Any], at: KeyPath, default: str | None) -> str:
+        value = where.get(str(at[-1]), default)
+        if value is None:
+            self.error(at, "is required")
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.error(at, f"expected text, got {_kind(value)}")
+            return default or ""
+        return str(value)
+
+    def integer(self, where: dict[str, Any], at: KeyPath, default: int, low: int = 0) -> int:
+        value = where.get(str(at[-1]), default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            self.error(at, f"expected a whole number ≥ {low}, got {value!r}")
+            return default
+        return value
+
+    def boolean(self, where: dict[str, Any], at: KeyPath, default: bool) -> bool:
+        value = where.get(str(at[-1]), default)
+        if not isinstance(value, bool):
+            self.error(at, f"expected true or false, got {value!r}")
+            return default
+        return value
+
+    def choice(
+        self, where: dict[str, Any], at: KeyPath, options: tuple[str, ...], default: str
+    ) -> Any:
+        value = where.get(str(at[-1]), default)
+        if value not in options:
+            self.error(at, f"expected one of {' | '.join(options)}, got {value!r}")
+            return default
+        return value
+
+    def url(self, where: dict[str, Any], at: KeyPath, default: str | None) -> str:
+        value = self.text(where, at, default)
+        if value and not value.startswith(("/", "https://", "http://")):
+            self.error(at, f"{value!r} must be a path starting with / or an http(s) URL")
+        return value
+
+    def timezone(self, meter: dict[str, Any]) -> ZoneInfo:
+        name = self.text(meter, ("meter", "timezone"), "UTC")
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error(
+                ("meter", "timezone"),
+                f"unknown time zone {name!r} (use an IANA name such as Asia/Tokyo)",
+            )
+            return ZoneInfo("UTC")
+
+    def selector(self, content: dict[str, Any]) -> Selector:
+        text = self.text(content, ("content", "article"), "article")
+        try:
+            return Selector.parse(text)
+        except ValueError as exc:
+            self.error(("content", "article"), str(exc))
+            return Selector.parse("article")
+
+    def rules(self, value: Any) -> tuple[Rule, ...]:
+        if not isinstance(value, list):
+            self.error(("content", "rules"), f"expected a list of rules, got {_kind(value)}")
+            return ()
+        rules = []
+        for index, item in enumerate(value):
+            at: KeyPath = ("content", "rules", index)
+            rule = self.section(item, at, {"path", "access"})
+            if not rule:
+                continue
+            pattern = self.text(rule, (*at, "path"), None)
+            access = self.choice(rule, (*at, "access"), ACCESS_LEVELS, "free")
+            problem = _glob_problem(pattern)
+            if problem:
+                self.error((*at, "path"), f"bad glob {pattern!r}: {problem}")
+                continue
+            rules.append(Rule(pattern, re.compile(fnmatch.translate(pattern)), access))
+        return tuple(rules)
+
+    def crawlers(self, value: Any) -> tuple[Crawler, ...]:
+        if not isinstance(value, list):
+            self.error(("crawlers",), f"expected a list of crawlers, got {_kind(value)}")
+            return ()
+        crawlers = []
+        for index, item in enumerate(value):
+            at: KeyPath = ("crawlers", index)
+            entry = self.section(item, at, {"name", "user_agent", "networks", "dns"})
+            if not entry:
+                continue
+            networks = []
+            for n, text in enumerate(self.text_list(entry, (*at, "networks"))):
+                try:
+                    networks.append(ipaddress.ip_network(text, strict=False))
+                except ValueError:
+                    self.error((*at, "networks", n), f"{text!r} is not a CIDR network")
+            suffixes = tuple(
+                "." + suffix.strip(".").lower() for suffix in self.text_list(entry, (*at, "dns"))
+            )
+            if not networks and not suffixes:
+                self.error(
+                    at,
+                    "a crawler needs networks (CIDR) or dns (hostname suffixes): a User-Agent"
+                    " alone can be forged",
+                )
+            user_agent = self.text(entry, (*at, "user_agent"), None)
+            if not user_agent.strip():
+                self.error((*at, "user_agent"), "must not be empty")
+            name = self.text(entry, (*at, "name"), user_agent)
+            crawlers.append(Crawler(name, user_agent.lower(), tuple(networks), suffixes))
+        return tuple(crawlers)
+
+    def text_list(self, where: dict[str, Any], at: KeyPath) -> list[str]:
+        value = where.get(str(at[-1]), [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(at, f"expected a list of text, got {value!r}")
+            return []
+        return value
+
+    def templates_dir(self, top: dict[str, Any]) -> Path | None:
+        if top.get("templates") is None:
+            return None
+        folder = (self.folder / self.text(top, ("templates",), "")).resolve()
+        if not folder.is_dir():
+            self.error(("templates",), f"folder {folder} does not exist")
+            return None
+        return folder
+
+    def offers(self, value: Any, timezone: ZoneInfo) -> tuple[Offer, ...]:
+        if not isinstance(value, list):
+            self.error(("offers",), f"expected a list of offers, got {_kind(value)}")
+            return ()
+        offers: list[Offer] = []
+        for index, item in enumerate(value):
+            at: KeyPath = ("offers", index)
+            if not isinstance(item, dict):
+                self.error(at, f"expected an offer (a mapping), got {_kind(item)}")
+                continue
+            offer_id = self.text(item, (*at, "id"), None)
+            if any(offer.id == offer_id for offer in offers):
+                self.error((*at, "id"), f"offer id {offer_id!r} is used twice")
+            context: dict[str, Any] = {
+                "id": offer_id,
+                "headline": self.text(item, (*at, "headline"), None),
+                "url": self.url(item, (*at, "url"), None),
+            }
+            starts = self.day(item, (*at, "starts"))
+            ends = self.day(item, (*at, "ends"))
+            if starts and ends and ends < starts:
+                self.error((*at, "ends"), "ends before it starts")
+            context["starts"] = human_date(starts) if starts else ""
+            context["ends"] = human_date(ends) if ends else ""
+            for key, extra in item.items():
+                if key in context or key == "audience":
+                    continue
+                if isinstance(extra, dict | list) or extra is None:
+                    self.error(
+                        (*at, key), f"extra offer keys must be text or numbers, got {_kind(extra)}"
+                    )
+                else:
+                    context[key] = extra
+            offers.append(Offer(offer_id, self.audience(item, at), starts, ends, context))
+        return tuple(offers)
+
+    def audience(self, item: dict[str, Any], at: KeyPath) -> frozenset[str]:
+        value = item.get("audience", list(AUDIENCES))
+        if not isinstance(value, list) or not value:
+            self.error((*at, "audience"), f"expected a list drawn from {', '.join(AUDIENCES)}")
+            return frozenset()
+        for index, name in enumerate(value):
+            if name not in AUDIENCES:
+                self.error(
+                    (*at, "audience", index),
+                    f"unknown audience {name!r}; expected one of {', '.join(AUDIENCES)}",
+                )
+        return frozenset(value)
+
+    def day(self, item: dict[str, Any], at: KeyPath) -> date | None:
+        value = item.get(str(at[-1]))
+        if value is None:
+            return None
+        if isinstance(value, date):
+            return value if type(value) is date else value.date()  # type: ignore[attr-defined]
+        self.error(at, f"expected a date like 2027-06-30, got {value!r}")
+        return None
+
+
+_TOP_KEYS = {
+    "publication",
+    "meter",
+    "content",
+    "offers",
+    "templates",
+    "store",
+    "cookie",
+    "on_store_error",
+    "subscribe_url",
+    "register_url",
+    "crawlers",
+}
+
+
+def _glob_problem(pattern: str) -> str | None:
+    if not pattern.startswith("/"):
+        return "a path glob must start with /"
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            if depth:
+                return "'[' inside a [...] class"
+            depth = 1
+        elif char == "]" and depth:
+            depth = 0
+    return "'[' is never closed" if depth else None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "nothing"}.get(type(value), repr(value))

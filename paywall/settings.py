@@ -1,0 +1,94 @@
+"""One validated version of the config: the values the middleware reads on each request."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from .crawlers import Crawler
+from .html import Selector
+from .periods import PeriodName
+from .prompts import Prompts
+
+Access = Literal["free", "metered", "premium"]
+ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
+AUDIENCES = ("anonymous", "registered", "trial_expired", "access_expired")
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str
+    regex: re.Pattern[str]
+    access: Access
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: str
+    audience: frozenset[str]
+    starts: date | None
+    ends: date | None
+    context: dict[str, Any]  # what templates see: id, headline, url, ends, extra keys
+
+    def shown(self, audience: str, today: date) -> bool:
+        return (
+            audience in self.audience
+            and (self.starts is None or today >= self.starts)
+            and (self.ends is None or today <= self.ends)
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """One validated, immutable version of the config and its templates."""
+
+    path: Path
+    publication: str
+    limit: int
+    registered_limit: int
+    registration_wall: bool
+    new_readers_per_network: int
+    period: PeriodName
+    timezone: ZoneInfo
+    default_access: Access
+    rules: tuple[Rule, ...]
+    article: Selector
+    teaser_paragraphs: int
+    max_page_bytes: int
+    structured_data: bool
+    offers: tuple[Offer, ...]
+    subscribe_url: str
+    register_url: str
+    templates_dir: Path | None
+    store_url: str | None
+    store_prefix: str
+    store_timeout: float
+    store_breaker_seconds: int
+    crawlers: tuple[Crawler, ...]
+    cookie_name: str
+    cookie_secure: bool
+    cookie_max_age: int
+    secret_env: str
+    on_store_error: Literal["open", "closed"]
+    prompts: Prompts = field(repr=False)
+
+    def access_for(self, path: str) -> Access:
+        for rule in self.rules:
+            if rule.regex.match(path):
+                return rule.access
+        return self.default_access
+
+    def offers_for(self, audience: str, today: date) -> list[dict[str, Any]]:
+        return [offer.context for offer in self.offers if offer.shown(audience, today)]
+
+
+def human_date(day: date) -> str:
+    """'June 30th': how offers print their end dates."""
+    suffix = (
+        "th" if 10 < day.day % 100 < 14 else {1: "st", 2: "nd", 3: "rd"}.get(day.day % 10, "th")
+    )
+    return f"{day:%B} {day.day}{suffix}"
