@@ -25,13 +25,14 @@ class ScriptBatcher:
         self.sha = hashlib.sha1(script.encode()).hexdigest()
         self._pending: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((keys, args, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            self._task = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
@@ -48,14 +49,19 @@ class ScriptBatcher:
         self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
     ) -> None:
         try:
-            # Bounded like each caller: a round trip given up on is cancelled, and Redis
-            # drops what it has not yet run, so a view served as "store down" is not
-            # counted behind the reader's back.
+            # Bounded like its callers: a round trip that outlives the store timeout is
+            # cancelled (its connection dropped), so Redis does not run, long after, calls
+            # whose readers were already served as "store down".
             async with asyncio.timeout(self.timeout):
                 results = await self._execute(batch)
-                if any(isinstance(result, NoScriptError) for result in results):
-                    await self.client.script_load(self.script)  # Redis restarted or flushed
-                    results = await self._execute(batch)
+                missing = [
+                    n for n, result in enumerate(results) if isinstance(result, NoScriptError)
+                ]
+                if missing:  # Redis restarted or its scripts were flushed: load, run those again
+                    await self.client.script_load(self.script)
+                    again = await self._execute([batch[n] for n in missing])
+                    for n, result in zip(missing, again, strict=True):
+                        results[n] = result
         except Exception as exc:  # the whole round trip failed: every caller learns why
             results = [exc] * len(batch)
         except BaseException as exc:

@@ -55,9 +55,8 @@ class CrawlerVerifier:
         claimed = [crawler for crawler in crawlers if crawler.claims(user_agent)]
         if not claimed:
             return None
-        try:
-            address = ipaddress.ip_address(client)
-        except ValueError:
+        address = _address(client)
+        if address is None:
             return None
         for crawler in claimed:
             if not crawler.in_networks(address):
@@ -80,7 +79,7 @@ class CrawlerVerifier:
                     ok = await self._resolve_override(address)
                 else:
                     ok = await _reverse_then_forward(address, suffixes)
-        except (TimeoutError, OSError) as exc:
+        except Exception as exc:  # any failure means "not verified", never an error page
             logger.info("paywall: crawler DNS check for %s failed: %s", address, exc)
             ok = False
         self._cache[key] = (ok, now + DNS_CACHE_SECONDS)
@@ -102,9 +101,19 @@ async def _reverse_then_forward(address: str, suffixes: tuple[str, ...]) -> bool
 
 def client_network(client: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str | None:
     """The /24 (IPv4) or /64 (IPv6) a client address belongs to, as text."""
+    address = _address(client)
+    if address is None:
+        return None
+    prefix = v4_prefix if address.version == 4 else v6_prefix
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _address(client: str) -> IPAddress | None:
+    """The client's address; an IPv4-mapped IPv6 one (a dual-stack socket) as IPv4."""
     try:
         address = ipaddress.ip_address(client)
     except ValueError:
         return None
-    prefix = v4_prefix if address.version == 4 else v6_prefix
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

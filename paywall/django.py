@@ -9,7 +9,6 @@ Starlette's AuthenticationMiddleware does. Needs Django 5.0+ (async sessions).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from importlib import import_module
 from typing import Any
 
@@ -53,10 +52,11 @@ class DjangoAccounts:
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
+    from django.http.cookie import parse_cookie  # lenient, as Django itself reads cookies
+
     for key, value in scope["headers"]:
         if key == b"cookie" and name.encode() in value:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(value.decode("latin-1"))
-            if name in jar:
-                return jar[name].value
+            found = parse_cookie(value.decode("latin-1")).get(name)
+            if found:
+                return str(found)
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from starlette.types import Message, Scope, Send
+from starlette.types import Scope
 
 from .crawlers import client_network
 
@@ -57,15 +57,3 @@ def client_network_of(scope: Scope) -> str | None:
 
 def has_override(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(key.lower() == b"x-paywall" for key, _ in headers)
-
-
-def without_override(send: Send) -> Send:
-    """Wrap `send` so the upstream's X-Paywall header never reaches the client."""
-
-    async def strip(message: Message) -> None:
-        if message["type"] == "http.response.start" and has_override(message["headers"]):
-            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"x-paywall"]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return strip

@@ -71,7 +71,8 @@ def _rewrite(value: Any, hide_text: bool, mark: bool, found: list[bool]) -> Any:
         if not (hide_text and key in HIDDEN_KEYS)
     }
     types = value.get("@type")
-    names = {types} if isinstance(types, str) else set(types) if isinstance(types, list) else set()
+    listed = types if isinstance(types, list) else [types]
+    names = {name for name in listed if isinstance(name, str)}
     if names & ARTICLE_TYPES:
         found[0] = True
         if mark:

@@ -23,7 +23,6 @@ from .exchange import (
     has_override,
     header,
     is_prefetch,
-    without_override,
 )
 from .identity import Identified, ReaderCookie, account_of, secret_keys
 from .periods import current_period
@@ -45,6 +44,7 @@ _UNWANTED_REQUEST_HEADERS = frozenset(
         b"range",
     }
 )
+_BODY_BYPASSING_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
 _WALL_PROMPTS = {"trial_expired": "trial-expired", "access_expired": "access-expired"}
 
 
@@ -71,9 +71,6 @@ class PaywallMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if scope["method"] != "GET":
-            await self.app(scope, receive, without_override(send))
             return
         config = self.live.current()
         await _PaywallResponder(self, config, scope)(receive, send)
@@ -126,6 +123,11 @@ class _PaywallResponder:
             headers = [(k, v) for k, v in scope["headers"] if k not in _UNWANTED_REQUEST_HEADERS]
             headers.append((b"accept-encoding", b"identity"))
             scope = {**scope, "headers": headers}
+            if scope.get("extensions"):  # no sending files past the paywall
+                extensions = dict(scope["extensions"])
+                for name in _BODY_BYPASSING_EXTENSIONS:
+                    extensions.pop(name, None)
+                scope["extensions"] = extensions
         await self.paywall.app(scope, receive, self.send_wrapper)
         if not self.passthrough and not self.finished:
             await self.finish()
@@ -161,6 +163,13 @@ class _PaywallResponder:
             await self.send(message)
             return
         self.start, self.headers = message, headers
+        method = self.scope["method"]
+        if method == "HEAD":  # never counted, never rewritten, but never cached as public
+            self.personalise_headers(None)
+            await self.send(self.start)
+            return
+        if method != "GET":
+            access = "premium"  # a POST answered with the article is not a view: no count
         if is_prefetch(self.scope["headers"]):
             await self.refuse_prefetch()
             return
@@ -195,7 +204,7 @@ class _PaywallResponder:
                 merge = await store.anonymous_views(identified.merge_from, period)
             start_used = False
             cap = config.new_readers_per_network
-            if identified.new and not signed_in and access == "metered" and cap > 0:
+            if identified.new and not signed_in and cap > 0:
                 network = client_network_of(self.scope)
                 if network is not None:
                     start_used = await store.new_reader_from(network, period, now) > cap
@@ -235,6 +244,8 @@ class _PaywallResponder:
             "numberArticlesLeft-plural": "" if left == 1 else "s",
             "publication": config.publication,
             "limit": limit,
+            "limit-plural": "" if limit == 1 else "s",
+            "limitUsed": outcome == Outcome.LIMIT_USED,
             "period": config.period,
             "subscribe_url": config.subscribe_url,
             "register_url": config.register_url,
@@ -321,12 +332,11 @@ class _PaywallResponder:
     def rewritten(self, body: bytes) -> bytes | None:
         """The page with its prompt in place, or None when it can't be safely rewritten."""
         assert self.plan is not None
-        plan, headers, config = self.plan, self.headers, self.config
-        coding = headers.get("content-encoding", "identity").strip().lower()
+        plan, config = self.plan, self.config
+        coding = self.headers.get("content-encoding", "identity").strip().lower()
         if coding != "identity":
             body = decompress(body, coding)
-            del headers["content-encoding"]
-        encoding = rewrite.page_encoding(headers.get("content-type", ""), body)
+        encoding = rewrite.page_encoding(self.headers.get("content-type", ""), body)
         if encoding is None:
             return None
         pieces = rewrite.cut_page(
@@ -341,6 +351,8 @@ class _PaywallResponder:
             logger.warning("paywall: no %r element in %s", config.article.text, self.path)
             return None
         fragment = self.render().encode(encoding, "xmlcharrefreplace") if plan.prompt else b""
+        if "content-encoding" in self.headers:  # only now: a page not rewritten goes as it came
+            del self.headers["content-encoding"]
         return b"".join((pieces[0], fragment, pieces[1]))
 
     def render(self) -> str:

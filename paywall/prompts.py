@@ -26,6 +26,8 @@ TOP_LEVEL_NAMES = frozenset(
         "offers",
         "subscribe_url",
         "register_url",
+        "limit-plural",
+        "limitUsed",
     }
 )
 OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})

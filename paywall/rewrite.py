@@ -48,13 +48,20 @@ class Gate:
         return self.opening.end
 
 
-def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | None:
+def find_gate(
+    data: bytes, selector: Selector, max_paragraphs: int, *, exact: bool = True
+) -> Gate | None:
     """Locate the first element matching `selector` and up to `max_paragraphs` <p> in it.
 
-    Every tag is looked at only until the teaser's paragraphs are found; after that a
-    regex jumps from one tag of the element's own name to the next to find where it ends.
+    `exact` reads every tag, as a browser would. Without it (enough to place the meter
+    prompt for a reader who gets the whole page anyway), byte searches jump to the
+    element and, after the teaser, between tags of its own name; they can be fooled by
+    markup inside attribute values, so walls always use `exact`.
     """
-    opening = first_match(data, selector)
+    if exact:
+        opening = next((tag for tag in tags(data) if selector.matches(tag)), None)
+    else:
+        opening = first_match(data, selector)
     if opening is None:
         return None
     if opening.name in VOID:
@@ -62,7 +69,7 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
     paragraphs: list[tuple[int, int]] = []
     collector = _ParagraphCollector(paragraphs)
     ends = frozenset({opening.name, b"body", b"html"})
-    fast = max_paragraphs <= 0
+    fast = max_paragraphs <= 0 and not exact
     scan = tags_named(data, ends, opening.end) if fast else tags(data, opening.end)
     depth = 1
     close_start: int | None = None
@@ -75,9 +82,9 @@ def find_gate(data: bytes, selector: Selector, max_paragraphs: int) -> Gate | No
         elif tag.closing and tag.name in (b"body", b"html"):
             close_start = tag.start
             break
-        if not fast:
+        if not fast and len(paragraphs) < max_paragraphs:
             collector.feed(tag)
-            if len(paragraphs) >= max_paragraphs:
+            if len(paragraphs) >= max_paragraphs and not exact:
                 fast = True
                 scan = tags_named(data, ends, tag.content_end)
     if close_start is None:
@@ -179,7 +186,7 @@ def _cut_page(
     encoding: str,
     declare_paywall: bool,
 ) -> tuple[bytes, bytes] | None:
-    gate = find_gate(data, selector, teaser_paragraphs)
+    gate = find_gate(data, selector, teaser_paragraphs, exact=walled)
     return None if gate is None else _cut(data, gate, walled, encoding, declare_paywall)
 
 

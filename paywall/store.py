@@ -1,4 +1,4 @@
-"""The meter and entitlements in Redis: key layout, the Lua call, and client set-up.
+"""The meter and entitlements in Redis: key layout, the Lua call, the circuit breaker.
 
 Every key of one reader (or account) carries the same hash tag, so each Lua call
 touches one Redis Cluster slot and the layout needs no change to scale out.
@@ -64,9 +64,12 @@ class StoreError(Exception):
 
 
 def article_id(path: str) -> int:
-    """A small stable integer for an article path: Redis keeps a set of these as an intset."""
-    digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=4).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+    """A stable integer for an article path: Redis keeps a set of these as an intset.
+
+    63 bits, so nobody can search offline for another path whose id collides with an
+    article already in their meter (and so reads as "already read")."""
+    digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF
 
 
 def meter_key(prefix: str, reader: Reader, period: Period) -> str:
@@ -145,7 +148,7 @@ class MeterStore:
             # Cluster refuse the call while the reader's slot is being migrated.
             keys.append(entitlement_key(self.prefix, reader))
         args = [
-            "p" if premium else ("u" if start_used else "m"),
+            ("p" if premium else "m") + ("u" if start_used else ""),
             article_id(path),
             limit,
             period.seconds_left(now),
@@ -192,15 +195,26 @@ class MeterStore:
                     result = await call()
                 except aioredis.ConnectionError:
                     result = await call()
-        except Exception as exc:  # whatever the client raised: never the reader's 500
+        except (TimeoutError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            # Redis itself is unreachable or too slow: stop asking it for a while.
             if self.breaker.failed():
                 logger.warning(
                     "paywall: store error (%s: %s); not asking Redis again for %.0fs",
                     type(exc).__name__,
                     exc,
                     self.breaker.seconds,
-                    exc_info=not isinstance(exc, TimeoutError | aioredis.RedisError | OSError),
                 )
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            # One call refused (OOM, a slot moving) or a client bug: this view follows
+            # on_store_error, the others go on asking; never the reader's 500.
+            self.breaker.abandoned()
+            logger.warning(
+                "paywall: store call failed: %s: %s",
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, aioredis.RedisError),
+            )
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             self.breaker.abandoned()

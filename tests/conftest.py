@@ -112,6 +112,7 @@ offers:
     ends: 2099-06-30
 store:
   prefix: "PREFIX"
+  timeout_ms: 1000
 """
 
 

@@ -35,9 +35,10 @@ def with_store(text: str, url: str | None = None, breaker_seconds: float = 0) ->
     """`text` (whose last section is `store:`) with the cluster URL, no breaker, open, and a
     store timeout that a cold cluster client (slot discovery, script load) meets even on a
     busy CI machine."""
+    text = text.replace("timeout_ms: 1000", "timeout_ms: 500")
     if url:
         text += f'  url: "{url}"\n'
-    return text + f"  timeout_ms: 500\n  breaker_seconds: {breaker_seconds}\non_store_error: open\n"
+    return text + f"  breaker_seconds: {breaker_seconds}\non_store_error: open\n"
 
 
 @pytest.fixture

@@ -277,7 +277,9 @@ def test_bad_on_store_error(base: str, config_file: WriteConfig) -> None:
 
 
 def test_section_must_be_a_mapping(base: str, config_file: WriteConfig, prefix: str) -> None:
-    text = base.replace(f'store:\n  prefix: "{prefix}"\n', "store: redis://localhost\n")
+    text = base.replace(
+        f'store:\n  prefix: "{prefix}"\n  timeout_ms: 1000\n', "store: redis://localhost\n"
+    )
     check_bad(config_file, text, "store:", "store", "expected a mapping")
 
 

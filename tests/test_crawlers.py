@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,28 @@ async def test_structured_data_can_be_left_to_the_publisher(
         await reader.get("/articles/a")
         again = await reader.get("/articles/a")  # already read: nothing to change
     assert again.content == article_page().encode()
+
+
+async def test_soft_cap_counts_readers_who_start_on_a_premium_page(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    text = CAPPED_CONFIG.replace("new_readers_per_network: 2", "new_readers_per_network: 1")
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=store)
+    async with client_from(paywall, "198.51.100.1") as first:
+        assert prompts(await first.get("/premium/x")) == ["subscribe"]
+    async with client_from(paywall, "198.51.100.2") as second:
+        assert prompts(await second.get("/premium/x")) == ["subscribe"]  # over the cap
+        assert prompts(await second.get("/articles/a")) == ["subscribe"]  # meter starts used
+
+
+def test_ipv4_mapped_addresses_are_ipv4() -> None:
+    assert client_network("::ffff:198.51.100.7") == "198.51.100.0/24"
+    googlebot = Crawler("Googlebot", "googlebot", (ipaddress.ip_network("66.249.64.0/19"),), ())
+    verifier = CrawlerVerifier()
+
+    async def check() -> str | None:
+        return await verifier.verify([googlebot], GOOGLEBOT_UA, "::ffff:66.249.66.1")
+
+    import asyncio
+
+    assert asyncio.run(check()) == "Googlebot"

@@ -44,3 +44,9 @@ def test_the_block_for_pages_without_json_ld() -> None:
     block = paywall_block()
     assert block["isAccessibleForFree"] is False
     assert block["hasPart"]["cssSelector"] == ".paywall-gated"
+
+
+def test_odd_types_are_not_an_error() -> None:
+    raw = '{"@type": [{"@id": "x"}, "NewsArticle"], "articleBody": "secret"}'
+    value, found = rewrite_block(raw, hide_text=True, mark=True)
+    assert found and "articleBody" not in value

@@ -121,8 +121,8 @@ async def test_non_views_are_not_counted_or_rewritten(reader: httpx.AsyncClient)
     assert missing.status_code == 404 and prompts(missing) == []
     data = await reader.get("/articles/data.json")
     assert data.json() == {"articleBody": "secret-text-9"}
-    posted = await reader.post("/articles/one")
-    assert prompts(posted) == []
+    posted = await reader.post("/articles/one")  # answered with the article: walled, uncounted
+    assert prompts(posted) == ["subscribe"] and hidden_text_in(posted) == []
     assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
 
 
@@ -452,11 +452,12 @@ async def test_config_edits_apply_live_and_keep_counts(
     paywall = PaywallMiddleware(article_site, config=path, redis=store)
 
     async def wait_for_limit(limit: int) -> bool:
-        """Poll a premium page (never counted) until its prompt shows the new limit."""
+        """Poll with new readers until a first view shows the new limit."""
         deadline = time.monotonic() + 2.0  # the promise: every worker within 2 seconds
         while time.monotonic() < deadline:
-            page = await reader.get("/premium/probe")
-            if f"You have read your {limit} free articles" in page.text:
+            async with client_for(paywall) as newcomer:
+                page = await newcomer.get("/articles/probe")
+            if f"You have {limit - 1} free articles left" in page.text:
                 return True
             await asyncio.sleep(0.1)
         return False
@@ -501,3 +502,71 @@ async def test_mixed_case_upstream_headers_are_understood(
         page = await reader.get("/news/anything")
     assert prompts(page) == ["subscribe"] and hidden_text_in(page) == []
     assert "etag" not in page.headers and "x-paywall" not in page.headers
+
+
+async def test_head_of_a_metered_page_is_private_and_uncounted(reader: httpx.AsyncClient) -> None:
+    head = await reader.head("/articles/one")
+    assert head.status_code == 200 and "set-cookie" not in head.headers
+    assert "private" in head.headers["cache-control"] and "Cookie" in head.headers["vary"]
+    assert "etag" not in head.headers and "last-modified" not in head.headers
+    assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
+
+
+async def test_premium_wall_says_the_story_is_for_subscribers(reader: httpx.AsyncClient) -> None:
+    premium = await reader.get("/premium/deep")
+    assert "This story is for subscribers" in premium.text
+    assert "You have read your" not in premium.text
+    for n in range(4):
+        await reader.get(f"/articles/{n}")
+    walled = await reader.get("/articles/walled")
+    assert "You have read your 3 free articles this month" in walled.text
+
+
+async def _receive_nothing() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _ignore(message: Any) -> None:
+    return None
+
+
+async def test_file_sending_extensions_are_withheld_on_metered_paths(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope.get("extensions", {})))
+        await article_site(scope, receive, send)
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    extensions = {"http.response.pathsend": {}, "http.response.trailers": {}}
+    for path in ("/articles/a", "/sponsored/a"):
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "headers": [],
+            "query_string": b"",
+            "extensions": extensions,
+        }
+        await paywall(scope, _receive_nothing, _ignore)
+    metered, free = seen
+    assert "http.response.pathsend" not in metered and "http.response.trailers" in metered
+    assert free == extensions
+
+
+async def test_a_compressed_page_left_as_it_is_keeps_its_encoding(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        body = gzip.compress(article_page().replace('class="story"', 'class="x"').encode())
+        headers = [(b"content-type", b"text/html"), (b"content-encoding", b"gzip")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        page = await reader.get("/articles/one")  # no gated element: served as it came
+    assert page.headers["content-encoding"] == "gzip"
+    assert ARTICLE_PARAGRAPHS[-1] in page.text  # httpx decoded it: the bytes were gzip

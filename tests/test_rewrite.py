@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from paywall.html import Selector, tags
 from paywall.rewrite import (
+    cut_page,
     find_gate,
     insert_prompt,
     page_encoding,
@@ -628,3 +629,26 @@ def test_personalise_never_leaks_and_keeps_the_tail(
             assert marker.encode() not in out, marker
     assert b'class="article-body paywall-gated"' in out
     assert out.endswith(b"</div><footer>Footer</footer></body></html>")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # a decoy of the gated element inside an attribute value, before the real one
+        b"<html><body><div data-x='<div class=\"article-body\"><p>x</p></div>'></div>"
+        + b'<div class="article-body">'
+        + PARAS.encode()
+        + b"</div></body></html>",
+        # an end tag inside an attribute value, after the teaser
+        b'<html><body><div class="article-body"><p>Para 1 secret-1.</p><p>Para 2 secret-2.</p>'
+        + b"<div data-tpl='</div>'></div><p>Para 3 secret-3.</p><p>Para 4 secret-4.</p>"
+        + b"</div></body></html>",
+    ],
+    ids=["decoy-start-tag", "decoy-end-tag"],
+)
+def test_markup_inside_attribute_values_cannot_open_the_wall(page: bytes) -> None:
+    pieces = cut_page(page, ARTICLE, 1, walled=True, encoding="utf-8", declare_paywall=True)
+    assert pieces is not None
+    out = b"".join((pieces[0], FRAGMENT, pieces[1]))
+    for hidden in (b"secret-2", b"secret-3", b"secret-4"):
+        assert hidden not in out

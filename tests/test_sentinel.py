@@ -27,7 +27,8 @@ async def paywall(
     config_file: Callable[..., Path],
 ) -> AsyncIterator[PaywallMiddleware]:
     text = CONFIG + f'  url: "{sentinel_group.url()}"\n'
-    text += "  timeout_ms: 500\n  breaker_seconds: 0\non_store_error: open\n"
+    text = text.replace("timeout_ms: 1000", "timeout_ms: 500")
+    text += "  breaker_seconds: 0\non_store_error: open\n"
     paywall = PaywallMiddleware(article_site, config=config_file(text))
     try:
         yield paywall

@@ -80,10 +80,11 @@ def test_all_of_a_readers_keys_share_one_hash_tag() -> None:
         assert len(tags) == 1
 
 
-def test_article_ids_are_small_and_stable() -> None:
+def test_article_ids_are_63_bit_integers_and_stable() -> None:
     ids = {article_id(f"/articles/{n}") for n in range(10000)}
     assert len(ids) == 10000
-    assert all(0 <= i < 2**31 for i in ids)
+    assert all(0 <= i < 2**63 for i in ids)  # a signed 64-bit intset entry in Redis
+    assert max(ids) >= 2**40  # wide enough that a colliding path can't be searched for
     assert article_id("/articles/1") == article_id("/articles/1")
 
 
@@ -125,3 +126,29 @@ def test_breaker_seconds_zero_disables_it() -> None:
     breaker = CircuitBreaker(0)
     breaker.failed()
     assert breaker.allow()
+
+
+async def test_a_refused_call_fails_alone_and_does_not_open_the_breaker(prefix: str) -> None:
+    from redis.exceptions import ResponseError
+
+    from paywall.store import StoreError
+
+    class RefusingPipeline:
+        def execute_command(self, *args: Any) -> None:
+            pass
+
+        async def execute(self, raise_on_error: bool = True) -> list[Any]:
+            return [ResponseError("OOM command not allowed when used memory > 'maxmemory'")]
+
+    class RefusingClient:
+        calls = 0
+
+        def pipeline(self, transaction: bool = True) -> RefusingPipeline:
+            RefusingClient.calls += 1
+            return RefusingPipeline()
+
+    meter = MeterStore(RefusingClient(), prefix, timeout=1.0, breaker_seconds=60)
+    for _ in range(3):
+        with pytest.raises(StoreError, match="OOM"):
+            await view(meter, Reader("reader-aaaaaaaaaaaaaaaa"), "/a")
+    assert RefusingClient.calls == 3  # each view still asked: the breaker stayed closed

@@ -20,6 +20,9 @@ from .test_middleware import hidden_text_in, prompts
 pytestmark = pytest.mark.anyio
 
 
+FAST = CONFIG.replace("timeout_ms: 1000", "timeout_ms: 100")  # the default budget
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,7 +58,7 @@ def stores() -> list[Any]:
 async def test_open_serves_metered_pages_in_full(
     config_file: Callable[..., Path], make_store: int
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(), redis=stores()[make_store])
+    paywall = PaywallMiddleware(article_site, config=config_file(FAST), redis=stores()[make_store])
     async with client_for(paywall) as reader:
         with anyio.fail_after(5):
             page = await reader.get("/articles/one")
@@ -70,7 +73,7 @@ async def test_open_serves_metered_pages_in_full(
 async def test_closed_walls_metered_pages(
     config_file: Callable[..., Path], make_store: int
 ) -> None:
-    text = CONFIG + "on_store_error: closed\n"
+    text = FAST + "on_store_error: closed\n"
     paywall = PaywallMiddleware(article_site, config=config_file(text), redis=stores()[make_store])
     async with client_for(paywall) as reader:
         with anyio.fail_after(5):

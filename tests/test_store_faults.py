@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 def config(on_store_error: str = "open", breaker_seconds: float | None = None) -> str:
     """CONFIG (whose last section is `store:`) with breaker and on_store_error set."""
-    text = CONFIG
+    text = CONFIG.replace("timeout_ms: 1000", "timeout_ms: 100")  # faults need the real budget
     if breaker_seconds is not None:
         text += f"  breaker_seconds: {breaker_seconds}\n"
     return text + f"on_store_error: {on_store_error}\n"

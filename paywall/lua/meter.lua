@@ -2,8 +2,8 @@
 --
 -- KEYS[1]  the reader's meter for this period: a set of article ids
 -- KEYS[2]  signed-in readers only: the account's entitlement, "<plan> <until-unix-seconds>"
--- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted), "u" for a
---          metered page read by a new reader who starts with the meter used up
+-- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted); "u" after it
+--          ("mu", "pu") for a new reader who starts with the meter used up
 -- ARGV[2]  the article id (a small integer, so the set stays an intset)
 -- ARGV[3]  the free-article limit
 -- ARGV[4]  seconds until the meter key may expire (end of period plus slack)
@@ -20,7 +20,8 @@ if #ARGV > 6 then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 
-if ARGV[1] == 'u' and redis.call('EXISTS', KEYS[1]) == 0 then
+local mode = string.sub(ARGV[1], 1, 1)
+if string.sub(ARGV[1], 2, 2) == 'u' and redis.call('EXISTS', KEYS[1]) == 0 then
   local used = {}
   for i = 1, tonumber(ARGV[3]) do used[i] = -i end
   if #used > 0 then
@@ -43,7 +44,7 @@ if ARGV[6] == '1' then
   end
 end
 
-if ARGV[1] == 'p' then
+if mode == 'p' then
   return {4, 0, status}
 end
 
