@@ -66,8 +66,8 @@ def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
         if data.startswith(b"<!--", lt):
             pos = _comment_end(data, lt)
             continue
-        match = _TAG.match(data, lt)
-        if match is None:
+        tag = tag_at(data, lt)
+        if tag is None:
             if data.startswith((b"<!", b"<?"), lt):
                 close = data.find(b">", lt)
                 pos = len(data) if close < 0 else close + 1
@@ -76,15 +76,8 @@ def tags(data: bytes, pos: int = 0, stop: int | None = None) -> Iterator[Tag]:
             else:
                 pos = lt + 1
             continue
-        name = match.group(2).lower()
-        closing = bool(match.group(1))
-        pos = match.end()
-        content_end = pos
-        if not closing and name in RAW_TEXT:
-            end = _RAW_END[name].search(data, pos)
-            content_end = len(data) if end is None else end.start()
-        yield Tag(name, closing, lt, match.end(), match.group(3), content_end)
-        pos = content_end
+        yield tag
+        pos = tag.content_end
 
 
 def tag_at(data: bytes, lt: int) -> Tag | None:
@@ -247,8 +240,9 @@ class Selector:
 
 
 def edit_start_tag(data: bytes, tag: Tag, *, add_class: str, drop_data: bool) -> bytes:
-    """`tag` as written, with `add_class` added to its class list and, when `drop_data`,
-    without its data-* attributes (a common place to park a copy of the article)."""
+    """`tag` as written, with `add_class` (if any) added to its class list and, when
+    `drop_data`, without its data-* attributes (a common place to park a copy of the
+    article)."""
     attrs = tag.attrs
     parts: list[bytes] = []
     pos = 0
@@ -258,7 +252,7 @@ def edit_start_tag(data: bytes, tag: Tag, *, add_class: str, drop_data: bool) ->
         if drop_data and name.startswith(b"data-"):
             parts.append(attrs[pos : match.start()].rstrip())
             pos = match.end()
-        elif name == b"class" and not has_class:
+        elif name == b"class" and add_class and not has_class:
             has_class = True
             single, double = match.group(3), match.group(2)
             value = (double if double is not None else single or match.group(4) or b"").strip()
@@ -267,7 +261,7 @@ def edit_start_tag(data: bytes, tag: Tag, *, add_class: str, drop_data: bool) ->
             parts += [attrs[pos : match.start()], b"class=", quoted]
             pos = match.end()
     rest = attrs[pos:]
-    if not has_class:
+    if add_class and not has_class:
         body = rest.rstrip()
         closing = b"/" if body.endswith(b"/") else b""
         body = body[:-1] if closing else body

@@ -97,6 +97,9 @@ class _Plan:
     context: dict[str, Any]
 
 
+_FULL_ARTICLE = _Plan(None, False, {})  # no prompt, nothing hidden
+
+
 class _PaywallResponder:
     """The state of one GET request as its response passes through."""
 
@@ -179,7 +182,7 @@ class _PaywallResponder:
             self.config.crawlers, header(self.scope, b"user-agent"), client[0] if client else None
         )
         if crawler is not None:
-            self.plan = _Plan(None, False, {})  # full article, not counted, no cookie
+            self.plan = _FULL_ARTICLE  # full article, not counted, no cookie
         else:
             identified = self.paywall.cookie(self.config).identify(
                 self.scope["headers"], account_of(self.scope)
@@ -212,7 +215,7 @@ class _PaywallResponder:
                 identified.reader,
                 self.path,
                 premium=access == "premium",
-                limit=config.registered_limit if signed_in else config.limit,
+                limit=config.limit_for(signed_in),
                 period=period,
                 now=now,
                 merge=merge,
@@ -224,16 +227,16 @@ class _PaywallResponder:
             if identified.merge_from is not None:  # not merged: try again next time
                 identified = replace(identified, cookie=None)
             if config.on_store_error == "open" and access == "metered":
-                return _Plan(None, False, {}), identified
+                return _FULL_ARTICLE, identified
             verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
         return self.plan_for(verdict, signed_in, now), identified
 
     def plan_for(self, verdict: Verdict, signed_in: bool, now: datetime) -> _Plan:
         outcome = verdict.outcome
         if outcome in (Outcome.ALREADY_READ, Outcome.ENTITLED):
-            return _Plan(None, False, {})
+            return _FULL_ARTICLE
         config = self.config
-        limit = config.registered_limit if signed_in else config.limit
+        limit = config.limit_for(signed_in)
         left = max(limit - verdict.views, 0)
         if not signed_in:
             audience = "anonymous"

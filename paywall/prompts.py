@@ -178,7 +178,7 @@ def default_templates_dir() -> Path:
 
 
 def load_prompts(
-    directory: Path | None, offer_keys: frozenset[str], extra_names: frozenset[str] = frozenset()
+    directory: Path | None, offer_keys: frozenset[str]
 ) -> tuple[Prompts | None, list[str]]:
     """Compile the prompt set from `directory` (missing files fall back to the shipped ones).
 
@@ -195,7 +195,7 @@ def load_prompts(
                     f"{stray}: not a prompt name; expected one of {', '.join(PROMPT_NAMES)}"
                 )
     templates: dict[str, tuple[Node, ...]] = {}
-    known = TOP_LEVEL_NAMES | extra_names
+    known = TOP_LEVEL_NAMES
     for name in PROMPT_NAMES:
         path = _pick(directory, default_dir, f"{name}.html")
         try:

@@ -130,16 +130,13 @@ class _ParagraphCollector:
 
 
 def insert_prompt(data: bytes, gate: Gate, fragment: bytes) -> bytes:
-    """The full page with `fragment` at the start of the gated element."""
-    return b"".join((data[: gate.open_end], fragment, data[gate.open_end :]))
+    """The full page with `fragment` at the start of the gated element, nothing else changed."""
+    return personalise(data, gate, fragment, walled=False, encoding="utf-8", declare_paywall=False)
 
 
 def wall(data: bytes, gate: Gate, fragment: bytes, encoding: str) -> bytes:
-    """The page with only the teaser paragraphs and `fragment` inside the gated element."""
-    teaser = b"\n".join(data[start:end] for start, end in gate.paragraphs)
-    head = strip_json_ld(data[: gate.open_end], encoding)
-    tail = strip_json_ld(data[gate.close_start :], encoding)
-    return b"".join((head, teaser, fragment, tail))
+    """The walled page without the paywall markup: what `personalise` hides, nothing more."""
+    return personalise(data, gate, fragment, walled=True, encoding=encoding, declare_paywall=False)
 
 
 def personalise(
@@ -201,7 +198,8 @@ def _cut(
     hidden = _fingerprints(data, gate) if walled else []
     start_tag = data[opening.start : opening.end]
     if walled or declare_paywall:
-        start_tag = edit_start_tag(data, opening, add_class=GATED_CLASS, drop_data=walled)
+        add_class = GATED_CLASS if declare_paywall else ""
+        start_tag = edit_start_tag(data, opening, add_class=add_class, drop_data=walled)
     cleaner = _Outside(encoding, hide=walled, mark=declare_paywall, hidden=hidden)
     head = cleaner.clean(data[: opening.start])
     tail = cleaner.clean(data[gate.close_start :])
@@ -248,7 +246,7 @@ class _Outside:
                     if replacement is not None:
                         edits.append((tag.end, tag.content_end, replacement))
                 pos = tag.content_end
-            elif self.hidden and tag.name in (b"script", b"noscript", b"template", b"textarea"):
+            elif self.hidden and tag.name in _MAY_HOLD_TEXT:
                 end = _element_end(data, tag)
                 if self._holds_hidden_text(data[tag.end : end]):
                     edits.append((tag.start, end, b""))

@@ -76,6 +76,10 @@ class Config:
     on_store_error: Literal["open", "closed"]
     prompts: Prompts = field(repr=False)
 
+    def limit_for(self, signed_in: bool) -> int:
+        """Free articles per period: signed-in readers without a plan may get more."""
+        return self.registered_limit if signed_in else self.limit
+
     def access_for(self, path: str) -> Access:
         for rule in self.rules:
             if rule.regex.match(path):
