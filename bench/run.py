@@ -174,6 +174,7 @@ def load(base: str, scenario: Scenario, seconds: float, connections: int) -> Loa
 
 def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[float, int]:
     """Bytes of Redis memory per reader at the limit, and MEMORY USAGE of one meter key."""
+    from paywall.identity import new_reader_id
     from paywall.periods import current_period
     from paywall.store import MeterStore, Reader, meter_key
 
@@ -181,15 +182,17 @@ def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[f
     client.flushall()
     before = int(client.info("memory")["used_memory"])
 
+    ids = [new_reader_id() for _ in range(readers)]  # as the middleware mints them
+
     async def fill() -> None:
         import redis.asyncio as aioredis
 
         async_client = aioredis.from_url(redis_url)
-        store = MeterStore(async_client, "bench:", timeout=5.0)
+        store = MeterStore(async_client, "paywall:", timeout=5.0)  # the default prefix
         now = datetime.now(UTC)
         period = current_period("month", __import__("zoneinfo").ZoneInfo("UTC"), now)
         for n in range(readers):
-            reader = Reader(f"reader-{n:016d}")
+            reader = Reader(ids[n])
             await asyncio.gather(
                 *(
                     store.view(
@@ -209,7 +212,7 @@ def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[f
     after = int(client.info("memory")["used_memory"])
     now = datetime.now(UTC)
     period = current_period("month", __import__("zoneinfo").ZoneInfo("UTC"), now)
-    sample = client.memory_usage(meter_key("bench:", Reader(f"reader-{0:016d}"), period)) or 0
+    sample = client.memory_usage(meter_key("paywall:", Reader(ids[0]), period)) or 0
     client.flushall()
     return (after - before) / readers, int(sample)
 

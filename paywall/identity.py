@@ -105,8 +105,16 @@ def _account_mark(account: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
+def article_id_key(keys: list[str]) -> bytes:
+    """The secret that keys article ids, from the OLDEST signing key: prepending a new key
+    leaves ids alone; dropping the old one re-keys them (re-reads in that period count)."""
+    return hashlib.sha256(b"paywall article ids\0" + keys[-1].encode()).digest()
+
+
 def new_reader_id() -> str:
-    return secrets.token_urlsafe(16)
+    """96 random bits, 16 characters: unguessable, and short, since every meter key
+    carries it (Redis memory per reader is a stated budget)."""
+    return secrets.token_urlsafe(12)
 
 
 def account_of(scope: MutableMapping[str, Any]) -> str | None:

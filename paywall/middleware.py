@@ -24,7 +24,7 @@ from .exchange import (
     header,
     is_prefetch,
 )
-from .identity import Identified, ReaderCookie, account_of, secret_keys
+from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
 from .periods import current_period
 from .store import MeterStore, Outcome, StoreError, Verdict
 
@@ -62,7 +62,11 @@ class PaywallMiddleware:
         self._keys = secret_keys(first.secret_env)
         client = redis if redis is not None else connect(first.store_url, first.store_timeout)
         self.store = MeterStore(
-            client, first.store_prefix, first.store_timeout, first.store_breaker_seconds
+            client,
+            first.store_prefix,
+            first.store_timeout,
+            first.store_breaker_seconds,
+            id_key=article_id_key(self._keys),
         )
         self.crawlers = CrawlerVerifier()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)

@@ -63,13 +63,16 @@ class StoreError(Exception):
     """The store could not answer in time or at all."""
 
 
-def article_id(path: str) -> int:
-    """A stable integer for an article path: Redis keeps a set of these as an intset.
+def article_id(path: str, key: bytes = b"") -> int:
+    """A small stable integer for an article path: Redis keeps a set of these as an intset
+    (4 bytes each, so a reader-month fits the memory budget).
 
-    63 bits, so nobody can search offline for another path whose id collides with an
-    article already in their meter (and so reads as "already read")."""
-    digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF
+    Keyed with a server secret: 31 bits would let a reader search offline for another
+    URL of an article whose id matches one already read, if they could compute ids."""
+    digest = hashlib.blake2b(
+        path.encode("utf-8", "surrogateescape"), digest_size=4, key=key[:64]
+    ).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 def meter_key(prefix: str, reader: Reader, period: Period) -> str:
@@ -117,9 +120,15 @@ class MeterStore:
     """Runs meter.lua: entitlement lookup plus check-and-count, in one round trip."""
 
     def __init__(
-        self, client: Any, prefix: str, timeout: float, breaker_seconds: float = 5.0
+        self,
+        client: Any,
+        prefix: str,
+        timeout: float,
+        breaker_seconds: float = 5.0,
+        id_key: bytes = b"",
     ) -> None:
         self.client = client
+        self.id_key = id_key
         self.prefix = prefix
         self.timeout = timeout
         self.breaker = CircuitBreaker(breaker_seconds)
@@ -149,7 +158,7 @@ class MeterStore:
             keys.append(entitlement_key(self.prefix, reader))
         args = [
             ("p" if premium else "m") + ("u" if start_used else ""),
-            article_id(path),
+            article_id(path, self.id_key),
             limit,
             period.seconds_left(now),
             int(now.timestamp()),

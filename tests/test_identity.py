@@ -68,3 +68,11 @@ def test_account_comes_from_an_authenticated_user_only() -> None:
     assert account_of({"user": user}) == "acct-42"
     assert account_of({"user": SimpleNamespace(is_authenticated=False, identity="x")}) is None
     assert account_of({}) is None
+
+
+def test_article_id_key_survives_prepending_a_new_signing_key() -> None:
+    from paywall.identity import article_id_key
+
+    assert article_id_key(["old"]) == article_id_key(["new", "old"])
+    assert article_id_key(["new"]) != article_id_key(["old"])
+    assert article_id_key(["old"]) != b"old"  # derived, not the signing key itself

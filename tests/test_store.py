@@ -80,12 +80,14 @@ def test_all_of_a_readers_keys_share_one_hash_tag() -> None:
         assert len(tags) == 1
 
 
-def test_article_ids_are_63_bit_integers_and_stable() -> None:
-    ids = {article_id(f"/articles/{n}") for n in range(10000)}
+def test_article_ids_are_small_stable_and_keyed() -> None:
+    ids = {article_id(f"/articles/{n}", b"k1") for n in range(10000)}
     assert len(ids) == 10000
-    assert all(0 <= i < 2**63 for i in ids)  # a signed 64-bit intset entry in Redis
-    assert max(ids) >= 2**40  # wide enough that a colliding path can't be searched for
-    assert article_id("/articles/1") == article_id("/articles/1")
+    assert all(0 <= i < 2**31 for i in ids)  # a 4-byte intset entry in Redis
+    assert article_id("/articles/1", b"k1") == article_id("/articles/1", b"k1")
+    # Without the server's key nobody can compute ids, so nobody can search for a
+    # colliding URL offline.
+    assert article_id("/articles/1", b"k1") != article_id("/articles/1", b"k2")
 
 
 def test_circuit_breaker_fails_fast_then_lets_one_probe_through() -> None:
