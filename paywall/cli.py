@@ -8,12 +8,12 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from .entitlements import PLANS, Entitlements
+from .entitlements import PLANS, Entitlements, status_of
 from .yamlsource import ConfigError
 
 
@@ -83,7 +83,7 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
         elif args.command == "revoke":
             await entitlements.revoke(args.account)
         plan, until = await entitlements.lookup(args.account)
-        status = await entitlements.status(args.account)
+        status = status_of(plan, until, datetime.now(UTC))
     except RedisError as exc:
         print(f"paywall {args.command}: store error: {exc}", file=sys.stderr)
         return 1

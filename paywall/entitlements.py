@@ -35,11 +35,7 @@ class Entitlements:
 
     async def status(self, account: str, now: datetime | None = None) -> Status:
         plan, until = await self.lookup(account)
-        if plan is None or until is None:
-            return "none"
-        if until > (now or datetime.now(UTC)):
-            return plan
-        return "trial_expired" if plan == "trial" else "access_expired"
+        return status_of(plan, until, now or datetime.now(UTC))
 
     async def lookup(self, account: str) -> tuple[Plan | None, datetime | None]:
         """The account's plan and when it ends (or ended), or (None, None)."""
@@ -56,3 +52,12 @@ class Entitlements:
         if not account:
             raise ValueError("account must not be empty")
         return entitlement_key(self.prefix, Reader("", account))
+
+
+def status_of(plan: Plan | None, until: datetime | None, now: datetime) -> Status:
+    """What a plan ending at `until` means at `now` (meter.lua decides the same in Redis)."""
+    if plan is None or until is None:
+        return "none"
+    if until > now:
+        return plan
+    return "trial_expired" if plan == "trial" else "access_expired"
