@@ -52,7 +52,22 @@ class _Builder:
         content = self.section(
             top.get("content", {}),
             ("content",),
-            {"default", "rules", "article", "teaser_paragraphs", "max_page_kb", "structured_data"},
+            {
+                "default",
+                "rules",
+                "article",
+                "teaser_paragraphs",
+                "teaser_max_words",
+                "page_param",
+                "article_query",
+                "pass_types",
+                "cache_mb",
+                "max_page_kb",
+                "structured_data",
+            },
+        )
+        overload = self.section(
+            top.get("overload", {}), ("overload",), {"per_reader", "per_process"}
         )
         store = self.section(
             top.get("store", {}), ("store",), {"url", "prefix", "timeout_ms", "breaker_seconds"}
@@ -83,6 +98,11 @@ class _Builder:
             rules=self.rules(content.get("rules", [])),
             article=self.selector(content),
             teaser_paragraphs=self.integer(content, ("content", "teaser_paragraphs"), 2),
+            teaser_max_words=self.integer(content, ("content", "teaser_max_words"), 120),
+            page_param=self.text(content, ("content", "page_param"), "") or None,
+            article_query=tuple(self.text_list(content, ("content", "article_query"))),
+            pass_types=self.media_types(content),
+            page_cache_bytes=self.integer(content, ("content", "cache_mb"), 64) * 1024 * 1024,
             max_page_bytes=self.integer(content, ("content", "max_page_kb"), 4096, low=1) * 1024,
             structured_data=self.boolean(content, ("content", "structured_data"), True),
             offers=offers,
@@ -93,6 +113,8 @@ class _Builder:
             store_prefix=prefix,
             store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
             store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
+            reader_in_flight=self.integer(overload, ("overload", "per_reader"), 4, low=1),
+            process_in_flight=self.integer(overload, ("overload", "per_process"), 256, low=1),
             crawlers=self.crawlers(top.get("crawlers", [])),
             cookie_name=cookie_name,
             cookie_secure=self.boolean(cookie, ("cookie", "secure"), True),
@@ -232,6 +254,21 @@ class _Builder:
             crawlers.append(Crawler(name, user_agent.lower(), tuple(networks), suffixes))
         return tuple(crawlers)
 
+    def media_types(self, content: dict[str, Any]) -> tuple[str, ...]:
+        at: KeyPath = ("content", "pass_types")
+        if "pass_types" not in content:
+            return DEFAULT_PASS_TYPES
+        types = []
+        for index, text in enumerate(self.text_list(content, at)):
+            media = text.strip().lower()
+            if not _MEDIA_TYPE.fullmatch(media):
+                self.error((*at, index), f"{text!r} is not a media type like image/* or text/css")
+            elif media.startswith("text/html") or media in ("*/*", "text/*"):
+                self.error((*at, index), f"{text!r} would let article pages through unwalled")
+            else:
+                types.append(media)
+        return tuple(types)
+
     def text_list(self, where: dict[str, Any], at: KeyPath) -> list[str]:
         value = where.get(str(at[-1]), [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -307,7 +344,24 @@ class _Builder:
         return None
 
 
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)")
+# Types that cannot carry an article's text: sent on metered and premium paths as they are.
+DEFAULT_PASS_TYPES = (
+    "image/*",
+    "font/*",
+    "audio/*",
+    "video/*",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/x-javascript",
+    "application/font-woff",
+    "application/font-woff2",
+    "application/vnd.ms-fontobject",
+)
+
 _TOP_KEYS = {
+    "overload",
     "publication",
     "meter",
     "content",

@@ -58,6 +58,11 @@ class Config:
     rules: tuple[Rule, ...]
     article: Selector
     teaser_paragraphs: int
+    teaser_max_words: int  # 0: no word cap
+    page_param: str | None  # query parameter naming the page of a paginated article
+    article_query: tuple[str, ...]  # query parameters that are part of the article's id
+    pass_types: tuple[str, ...]  # media types (type/* allowed) sent on gated paths as they are
+    page_cache_bytes: int
     max_page_bytes: int
     structured_data: bool
     offers: tuple[Offer, ...]
@@ -68,6 +73,8 @@ class Config:
     store_prefix: str
     store_timeout: float
     store_breaker_seconds: int
+    reader_in_flight: int  # views of one reader being metered at once, per process
+    process_in_flight: int  # views being metered at once, per process
     crawlers: tuple[Crawler, ...]
     cookie_name: str
     cookie_secure: bool
