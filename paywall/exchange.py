@@ -20,6 +20,12 @@ def decompress(body: bytes, coding: str) -> bytes:
     raise ValueError(f"cannot decode Content-Encoding {coding!r}")
 
 
+def utf8_content_type(content_type: str) -> str:
+    """The Content-Type of a page re-encoded as UTF-8: its media type, charset=utf-8."""
+    media = content_type.split(";", 1)[0].strip() or "text/html"
+    return f"{media}; charset=utf-8"
+
+
 def canonical_path(path: str) -> str:
     """The path with empty, "." and ".." segments resolved, as most routers serve it:
     "/sponsored/../premium/x" must not match the rules as a sponsored page."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,7 @@ from .exchange import (
     has_override,
     header,
     is_prefetch,
+    utf8_content_type,
 )
 from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
 from .periods import current_period
@@ -71,6 +73,7 @@ class PaywallMiddleware:
         self.crawlers = CrawlerVerifier()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._cookie_for: tuple[Config, ReaderCookie] | None = None
+        self._pages = rewrite.PageCuts(first.page_cache_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,6 +81,11 @@ class PaywallMiddleware:
             return
         config = self.live.current()
         await _PaywallResponder(self, config, scope)(receive, send)
+
+    def pages(self, config: Config) -> rewrite.PageCuts:
+        """The cache of page cuts, sized by the live config."""
+        self._pages.budget = config.page_cache_bytes
+        return self._pages
 
     def cookie(self, config: Config) -> ReaderCookie:
         """The cookie signer for this config version (name and flags may change on reload)."""
@@ -337,30 +345,36 @@ class _PaywallResponder:
         await self.send_page(page)
 
     def rewritten(self, body: bytes) -> bytes | None:
-        """The page with its prompt in place, or None when it can't be safely rewritten."""
+        """The page with its prompt in place, as UTF-8, or None when it can't be rewritten."""
         assert self.plan is not None
         plan, config = self.plan, self.config
         coding = self.headers.get("content-encoding", "identity").strip().lower()
         if coding != "identity":
             body = decompress(body, coding)
-        encoding = rewrite.page_encoding(self.headers.get("content-type", ""), body)
-        if encoding is None:
-            return None
-        pieces = rewrite.cut_page(
-            body,
-            config.article,
-            config.teaser_paragraphs,
+        options = rewrite.CutOptions(
+            selector=config.article,
             walled=plan.walled,
-            encoding=encoding,
+            teaser_paragraphs=0 if self.later_page() else config.teaser_paragraphs,
+            teaser_max_words=config.teaser_max_words,
             declare_paywall=config.structured_data,
         )
-        if pieces is None:
+        content_type = self.headers.get("content-type", "")
+        cut = self.paywall.pages(config).cut(body, content_type, options)
+        if cut is None:
             logger.warning("paywall: no %r element in %s", config.article.text, self.path)
             return None
-        fragment = self.render().encode(encoding, "xmlcharrefreplace") if plan.prompt else b""
         if "content-encoding" in self.headers:  # only now: a page not rewritten goes as it came
             del self.headers["content-encoding"]
-        return b"".join((pieces[0], fragment, pieces[1]))
+        self.headers["content-type"] = utf8_content_type(content_type)
+        return cut.join(self.render() if plan.prompt else "")
+
+    def later_page(self) -> bool:
+        """A page after the first of a paginated article: walled readers get no teaser."""
+        name = self.config.page_param
+        if name is None or not self.scope.get("query_string"):
+            return False
+        query = parse_qs(self.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        return any(value.strip() not in ("", "1") for value in query.get(name, ()))
 
     def render(self) -> str:
         assert self.plan is not None and self.plan.prompt is not None

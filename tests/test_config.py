@@ -211,10 +211,18 @@ def test_bad_default_access(base: str, config_file: WriteConfig) -> None:
     check_bad(config_file, text, "default: open", "content.default", "free | metered | premium")
 
 
-@pytest.mark.parametrize("selector", ["article > p", "article p", "*", "br"])
+@pytest.mark.parametrize("selector", ["div[", "article >", "a:::b", "*", "body"])
 def test_bad_css_selector(base: str, config_file: WriteConfig, selector: str) -> None:
     text = base.replace("article: article.story", f'article: "{selector}"')
     check_bad(config_file, text, "article: ", "content.article", "")
+
+
+@pytest.mark.parametrize("selector", ["main > article", "article .body", "div:not(.promo)"])
+def test_css_selectors_beyond_one_element_are_accepted(
+    base: str, config_file: WriteConfig, selector: str
+) -> None:
+    text = base.replace("article: article.story", f'article: "{selector}"')
+    assert load_config(config_file(text)).article.text == selector
 
 
 def test_duplicate_key(base: str, config_file: WriteConfig) -> None:

@@ -1,0 +1,112 @@
+"""Recognising copies of an article's hidden text anywhere else in a page.
+
+A copy is any run of `SHINGLE_WORDS` consecutive words of the hidden text, compared
+after the text is reduced to lower-case words: entities, JSON and JavaScript string
+escapes, percent-encoding and long base64 runs are decoded first, so a paragraph matches
+its copy in markup, a JSON data blob, an inline script or a share link alike. Runs that
+short are rare by chance, so an unrelated script that merely shares a word with the
+article ("subscription") is never taken for a copy; the price is that a hidden passage
+shorter than that is not recognised elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+SHINGLE_WORDS = 8
+
+# Scripts written without spaces between words count one character as one word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+_TEASER_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_STRING_ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|.)")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}")
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+
+
+def _unescape_string(match: re.Match[str]) -> str:
+    code = match.group(1) or match.group(2) or match.group(3)
+    if code is not None:
+        value = int(code, 16)
+        return chr(value) if value < 0x110000 and not 0xD800 <= value < 0xE000 else " "
+    return " "  # \n, \t, \", \/ and the like: a separator, never glued to the next word
+
+
+def normalise(text: str) -> list[str]:
+    """The words of `text`, lower-case, with markup-level encodings undone."""
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\" in text:
+        text = _STRING_ESCAPE.sub(_unescape_string, text)
+    if "%" in text:
+        text = unquote(text)
+    if "<" in text:  # markup inside a string or attribute (document.write, srcdoc)
+        text = _TAG.sub(" ", text)
+    return _TOKEN.findall(text.lower())
+
+
+def word_count(text: str) -> int:
+    """Words as the teaser's cap counts them (a CJK character is one word)."""
+    return len(_TEASER_WORD.findall(text))
+
+
+def cut_after_words(text: str, words: int) -> tuple[str, str]:
+    """`text` split after its first `words` words, at a word boundary."""
+    if words <= 0:
+        return "", text
+    for count, match in enumerate(_TEASER_WORD.finditer(text), start=1):
+        if count == words:
+            return text[: match.end()], text[match.end() :]
+    return text, ""
+
+
+def _decoded_runs(text: str) -> Iterable[str]:
+    """Text hidden in long base64 runs (data URIs, serialised state), where it decodes."""
+    for run in _BASE64_RUN.findall(text):
+        padded = run + "=" * (-len(run) % 4)
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                raw = decode(padded)
+            except (binascii.Error, ValueError):
+                continue
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            break
+
+
+def _shingles(words: list[str]) -> Iterable[int]:
+    for start in range(len(words) - SHINGLE_WORDS + 1):
+        yield hash(tuple(words[start : start + SHINGLE_WORDS]))
+
+
+class HiddenText:
+    """The hidden text of one walled page, as a set of hashed word runs."""
+
+    def __init__(self, hidden: Iterable[str], visible: Iterable[str] = ()) -> None:
+        """`hidden` are the pieces of text the reader must not get; runs that also occur in
+        `visible` (the teaser, which the reader gets anyway) are not counted as hidden."""
+        runs = set(_shingles(normalise(" ".join(hidden))))
+        runs.difference_update(_shingles(normalise(" ".join(visible))))
+        self._runs = frozenset(runs)
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def found_in(self, text: str) -> bool:
+        """Does `text` (any text-bearing part of a page) hold a copy of the hidden text?"""
+        if not self._runs or len(text) < SHINGLE_WORDS * 2:
+            return False
+        if any(run in self._runs for run in _shingles(normalise(text))):
+            return True
+        return any(
+            run in self._runs
+            for decoded in _decoded_runs(text)
+            for run in _shingles(normalise(decoded))
+        )
