@@ -161,6 +161,7 @@ class _Teaser:
         self.hidden: list[str] = []
 
     def walk(self, node: LexborNode, prose: bool = True) -> None:
+        after_br = False
         for child in list(_children(node)):
             if self.done:
                 self.hidden.append(_text_of(child))
@@ -168,12 +169,19 @@ class _Teaser:
             elif child.is_text_node:
                 if prose:
                     self.text(child)
+                    after_br = after_br and not (child.text_content or "").strip()
             elif child.is_element_node:
                 self.walk(child, prose and child.tag not in _NOT_PROSE)
-                if child.tag == "p" and prose and not self.done:
-                    self.paragraphs_left -= 1
-                    if self.paragraphs_left <= 0:
-                        self.done, self.cut_at = True, child
+                # A <p>, or a blank line made of <br><br>, ends a paragraph.
+                if prose and (child.tag == "p" or (child.tag == "br" and after_br)):
+                    self.paragraph_ends(child)
+                after_br = child.tag == "br" and not after_br
+
+    def paragraph_ends(self, node: LexborNode) -> None:
+        if not self.done:
+            self.paragraphs_left -= 1
+            if self.paragraphs_left <= 0:
+                self.done, self.cut_at = True, node
 
     def text(self, node: LexborNode) -> None:
         text = node.text_content or ""
