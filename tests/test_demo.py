@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import fakeredis
 import pytest
 from starlette.testclient import TestClient
 
 from paywall.demo.accounts import DEMO_ACCOUNTS
-from paywall.demo.app import build_demo
+from paywall.config import load_config
+from paywall.demo.app import DEMO_CONFIG, build_demo
 from paywall.demo.articles import ARTICLES, METERED
 
 PROMPT = re.compile(r'data-paywall="([\w-]+)"')
@@ -36,7 +38,10 @@ def test_anonymous_countdown_last_free_and_wall(demo: TestClient) -> None:
         walled = demo.get(METERED[3].path)
         assert PROMPT.findall(walled.text) == ["subscribe"]
         assert METERED[3].paragraphs[-1] not in walled.text
-        assert "Offer ends June 30th" in walled.text
+        config = load_config(DEMO_CONFIG)  # its offers as of today, dates and all
+        for offer in config.offers_for("anonymous", datetime.now(config.timezone).date()):
+            assert offer["headline"] in walled.text
+            assert not offer["ends"] or f"Offer ends {offer['ends']}" in walled.text
         assert prompt_of(demo, SPONSORED) == []
         assert prompt_of(demo, PREMIUM) == ["subscribe"]
 
