@@ -9,8 +9,8 @@ import fakeredis
 import pytest
 from starlette.testclient import TestClient
 
-from paywall.demo.accounts import DEMO_ACCOUNTS
 from paywall.config import load_config
+from paywall.demo.accounts import DEMO_ACCOUNTS
 from paywall.demo.app import DEMO_CONFIG, build_demo
 from paywall.demo.articles import ARTICLES, METERED
 
