@@ -90,7 +90,9 @@ def _cost(data: bytes, cut: Cut | None) -> int:
 
 def cut_page(data: bytes, content_type: str, options: CutOptions) -> Cut | None:
     """The page as `options` says, or None when it has no element matching the selector."""
-    tree = LexborHTMLParser(decode_page(data, content_type))
+    # Parsed as a browser that runs scripts does (<noscript> content is text): what is
+    # judged gated is then cut from the tree, so no reading of the output shows it.
+    tree = LexborHTMLParser(decode_page(data, content_type), scripting=True)
     gates = _gates(tree, options.selector)
     if not gates:
         return None
@@ -172,6 +174,9 @@ class _Teaser:
                     after_br = after_br and not (child.text_content or "").strip()
             elif child.is_element_node:
                 self.walk(child, prose and child.tag not in _NOT_PROSE)
+                if child.tag == "template" and "shadowrootmode" in child.attributes:
+                    for shadow_root in child.template_fragments()[:1]:  # rendered, not inert
+                        self.walk(shadow_root, prose)
                 # A <p>, or a blank line made of <br><br>, ends a paragraph.
                 if prose and (child.tag == "p" or (child.tag == "br" and after_br)):
                     self.paragraph_ends(child)
@@ -202,8 +207,11 @@ def _wall(gates: list[LexborNode], paragraphs: int, max_words: int, marker: str)
     returns the text that was cut, to recognise its copies elsewhere."""
     teaser = _Teaser(paragraphs, max_words)
     prompt_gate = gates[0]
-    if teaser.done:
+    if teaser.done:  # no teaser: every gated element emptied, the prompt in the first
+        for gate in gates:
+            teaser.walk(gate)
         _insert_first(prompt_gate, marker)
+        return HiddenText(teaser.hidden)
     for gate in gates:
         if not teaser.done:
             prompt_gate = gate
@@ -233,9 +241,14 @@ def _insert_last(parent: LexborNode, marker: str) -> None:
 
 
 def _insert_after_in(gate: LexborNode, node: LexborNode | None, marker: str) -> None:
-    """After the child of `gate` that holds `node`: the prompt sits at the gate's own
-    level, never inside a paragraph."""
-    while node is not None and node.parent is not None and node.parent.mem_id != gate.mem_id:
+    """After the child of `gate` (or of the shadow root in it) that holds `node`: the
+    prompt sits at the gate's own level, never inside a paragraph."""
+    while (
+        node is not None
+        and node.parent is not None
+        and node.parent.is_element_node
+        and node.parent.mem_id != gate.mem_id
+    ):
         node = node.parent
     if node is None or node.parent is None:
         _insert_last(gate, marker)
