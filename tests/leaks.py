@@ -98,6 +98,15 @@ def is_comment(element: Element) -> bool:
     return tag is ET.Comment
 
 
+def is_rendered(element: Element) -> bool:
+    """An element whose content a browser renders (scripts on): not a comment, script,
+    style, noscript or inert template; a declarative shadow root is rendered."""
+    name = local_name(element)
+    if not name or name == "<!DOCTYPE>":
+        return False
+    return name not in _NOT_RENDERED or (name == "template" and "shadowrootmode" in element.attrib)
+
+
 def is_html(element: Element) -> bool:
     return isinstance(element.tag, str) and not element.tag.startswith("{")
 
@@ -264,8 +273,7 @@ def visible_text(root: Element) -> str:
 
     def walk(element: Element) -> None:
         for child in element:
-            name = local_name(child)
-            if name and name != "<!DOCTYPE>" and name not in _NOT_RENDERED:
+            if is_rendered(child):
                 if child.text:
                     pieces.append(child.text)
                 walk(child)
@@ -338,7 +346,7 @@ def model_cut(root: Element, selector: str, paragraphs: int, max_words: int) -> 
 
     def walk(element: Element) -> None:
         for child in element:
-            if isinstance(child.tag, str) and local_name(child) not in _NOT_RENDERED:
+            if is_rendered(child):
                 if local_name(child) == "p" and is_html(child):
                     found.append(" ".join(_rendered(child)))
                 emit(child.text)
@@ -369,7 +377,7 @@ def _rendered(element: Element) -> Iterator[str]:
     if element.text:
         yield element.text
     for child in element:
-        if isinstance(child.tag, str) and local_name(child) not in _NOT_RENDERED:
+        if is_rendered(child):
             yield from _rendered(child)
         if child.tail:
             yield child.tail

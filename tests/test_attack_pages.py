@@ -490,6 +490,7 @@ async def test_article_in_declarative_shadow_dom_is_walled(walled: View, shape: 
     # goes (in the shadow tree or instead of it) and whether a teaser is kept there is
     # left to the paywall; no hidden text may remain.
     page = news_page(SHADOW_HOSTS[shape])
+    expect_browser_cut(page, "div.story-body", TEASER, HIDDEN)
     assert_walled(await walled(page), teaser=[], hidden=HIDDEN, prompt_in_gate=False)
 
 
