@@ -45,8 +45,6 @@ def normalise(text: str) -> list[str]:
         text = _STRING_ESCAPE.sub(_unescape_string, text)
     if "%" in text:
         text = unquote(text)
-    if "<" in text:  # markup inside a string or attribute (document.write, srcdoc)
-        text = _TAG.sub(" ", text)
     return _TOKEN.findall(text.lower())
 
 
@@ -101,9 +99,14 @@ class HiddenText:
 
     def found_in(self, text: str) -> bool:
         """Does `text` (any text-bearing part of a page) hold a copy of the hidden text?"""
-        if not self._runs or len(text) < SHINGLE_WORDS * 2:
+        if not self._runs or len(text) < SHINGLE_WORDS:
             return False
         if any(run in self._runs for run in _shingles(normalise(text))):
+            return True
+        # Markup inside a string or attribute (document.write, srcdoc) can split a copy.
+        if "<" in text and any(
+            run in self._runs for run in _shingles(normalise(_TAG.sub(" ", text)))
+        ):
             return True
         return any(
             run in self._runs

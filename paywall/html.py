@@ -37,7 +37,7 @@ class Selector:
                 f"unsupported CSS selector {text!r} ({exc}); e.g. article, .story-body,"
                 " #main, div[itemprop=articleBody], main > article"
             ) from None
-        if source in ("*", "html", "head", "body"):
+        if source.lower() in ("*", "html", "head", "body", ":root"):
             raise ValueError(f"CSS selector {text!r} is the whole page, not the article")
         return cls(source)
 
@@ -50,7 +50,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Browsers read these labels as windows-1252 (the WHATWG Encoding Standard).
-_AS_WINDOWS_1252 = frozenset({"latin_1", "iso8859_1", "ascii", "cp1252"})
+_AS_WINDOWS_1252 = frozenset({"iso8859-1", "latin-1", "latin_1", "iso8859_1", "ascii", "cp1252"})
 
 
 def decode_page(data: bytes, content_type: str) -> str:

@@ -161,6 +161,9 @@ class _Teaser:
         self.cut_at: LexborNode | None = None
         self.done = paragraphs <= 0
         self.hidden: list[str] = []
+        self.shown: list[str] = []  # the teaser's prose, as the reader sees it
+        self.prose_since_end = False  # text since the last paragraph ended
+        self.ended_by_blank_line = False  # that end was a <br><br>, not a </p>
 
     def walk(self, node: LexborNode, prose: bool = True) -> None:
         after_br = False
@@ -177,12 +180,16 @@ class _Teaser:
                 if child.tag == "template" and "shadowrootmode" in child.attributes:
                     for shadow_root in child.template_fragments()[:1]:  # rendered, not inert
                         self.walk(shadow_root, prose)
-                # A <p>, or a blank line made of <br><br>, ends a paragraph.
-                if prose and (child.tag == "p" or (child.tag == "br" and after_br)):
-                    self.paragraph_ends(child)
+                # A <p>, or a blank line made of <br><br> after some text, ends a paragraph.
+                blank_line = child.tag == "br" and after_br and self.prose_since_end
+                if prose and (child.tag == "p" or blank_line):
+                    self.paragraph_ends(child, blank_line)
                 after_br = child.tag == "br" and not after_br
 
-    def paragraph_ends(self, node: LexborNode) -> None:
+    def paragraph_ends(self, node: LexborNode, blank_line: bool) -> None:
+        if not blank_line and self.ended_by_blank_line and not self.prose_since_end:
+            return  # <p>one<br><br></p>: the blank line already ended this paragraph
+        self.prose_since_end, self.ended_by_blank_line = False, blank_line
         if not self.done:
             self.paragraphs_left -= 1
             if self.paragraphs_left <= 0:
@@ -190,13 +197,15 @@ class _Teaser:
 
     def text(self, node: LexborNode) -> None:
         text = node.text_content or ""
-        if self.words_left is None:
-            return
+        self.prose_since_end |= bool(text.strip())
         words = word_count(text)
-        if words <= self.words_left:
-            self.words_left -= words
+        if self.words_left is None or words <= self.words_left:
+            self.shown.append(text)
+            if self.words_left is not None:
+                self.words_left -= words
             return
         kept, rest = cut_after_words(text, self.words_left)
+        self.shown.append(kept)
         self.hidden.append(rest)
         node.replace_with(kept + "…") if kept.strip() else node.decompose()
         self.done = True
@@ -224,8 +233,7 @@ def _wall(gates: list[LexborNode], paragraphs: int, max_words: int, marker: str)
             teaser.walk(gate)
     if not teaser.done:  # shorter than the teaser: all of it shows, then the prompt
         _insert_last(prompt_gate, marker)
-    visible = [gate.text(deep=True, separator=" ") for gate in gates]
-    return HiddenText(teaser.hidden, visible)
+    return HiddenText(teaser.hidden, teaser.shown)
 
 
 def _insert_first(parent: LexborNode, marker: str) -> None:
@@ -324,7 +332,8 @@ def _rewrite_json_ld(tree: LexborHTMLParser, hidden: HiddenText | None, mark: bo
     the paywall declared. True when a block describes an article."""
     hide = hidden is not None
     found_article = False
-    for script in tree.css('script[type*="ld+json" i]'):
+    scripts = [node for node in _all_nodes(tree.root) if node.tag == "script" and _is_json_ld(node)]
+    for script in scripts:
         raw = script.text(deep=True)
         try:
             value, found = jsonld.rewrite_block(raw, hide_text=hide, mark=mark)

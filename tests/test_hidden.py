@@ -36,7 +36,7 @@ def test_run_lengths_are_what_the_tests_assume() -> None:
         (r"caf\u00e9 \x41B \u{1F600}x", ["café", "ab", "x"]),
         (r"line\nbreak\ttab\"quote", ["line", "break", "tab", "quote"]),
         ("caf%C3%A9%20au%20lait", ["café", "au", "lait"]),
-        ("<p>The <em>minister</em></p>", ["the", "minister"]),
+        ("<p>The <em>minister</em></p>", ["p", "the", "em", "minister", "em", "p"]),
         ("snake_case", ["snake", "case"]),
         ("東京で記者", ["東", "京", "で", "記", "者"]),
     ],
@@ -130,13 +130,6 @@ def test_unrelated_or_too_short_text_is_not_a_copy(text: str) -> None:
     assert not HiddenText([HIDDEN]).found_in(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalise strips anything from '<letter' to the next '>' as a tag, so a"
-    " copy inside a script between a comparison (i<n) and an arrow function (=>), or in"
-    " an attribute of markup written by a script, is erased before matching: it stays"
-    " in the walled page",
-)
 @pytest.mark.parametrize(
     "script",
     [
@@ -188,11 +181,6 @@ def test_cjk_copy_is_found() -> None:
     assert hidden.found_in("var d = '首相は火曜日に辞任を表明し、調査報告書の公表を受けて';")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: found_in skips any text shorter than 16 characters, but a CJK character"
-    " is a word, so a copy of 8-15 CJK characters (a full run) is not recognised",
-)
 def test_short_cjk_copy_of_a_full_run_is_found() -> None:
     hidden = HiddenText(["首相は火曜日に辞任を表明し、調査報告書の公表を受けて記者会見を開いた。"])
     copy = "首相は火曜日に辞任を表明し"  # 13 characters, 13 words

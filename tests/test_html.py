@@ -67,11 +67,6 @@ def test_empty_selector_is_refused(selector: str) -> None:
         Selector.parse(selector)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the whole-page check compares case-sensitively, but HTML type selectors"
-    " are case-insensitive, so 'BODY' (which selects <body>) is accepted",
-)
 @pytest.mark.parametrize("selector", ["BODY", "Html"])
 def test_whole_page_selector_refused_in_any_case(selector: str) -> None:
     with pytest.raises(ValueError, match="whole page"):
@@ -151,12 +146,6 @@ def test_ascii_and_windows_1252_are_read_as_windows_1252(content_type: str, pref
     assert decode_page(prefix + CURLY, content_type) == prefix.decode() + CURLY_TEXT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: codecs names ISO-8859-1 'iso8859-1' but _AS_WINDOWS_1252 lists 'iso8859_1'"
-    " and 'latin_1', so latin-1 pages are decoded as ISO-8859-1, not windows-1252 as"
-    " browsers do: curly quotes and dashes become C1 control characters",
-)
 @pytest.mark.parametrize(
     ("content_type", "prefix"),
     [

@@ -70,7 +70,9 @@ async def test_walled_page_keeps_the_publishers_markup_outside_the_article(
 ) -> None:
     for n in range(3):
         await reader.get(f"/articles/{n}")
-    walled = html5lib.parse((await reader.get("/articles/walled")).text, namespaceHTMLElements=False)
+    walled = html5lib.parse(
+        (await reader.get("/articles/walled")).text, namespaceHTMLElements=False
+    )
     original = html5lib.parse(article_page(), namespaceHTMLElements=False)
 
     def outside_article(tree: Any) -> list[str]:

@@ -280,12 +280,6 @@ def test_single_line_breaks_do_not_end_a_paragraph() -> None:
     assert_walled(cut(page, teaser=1), ["onetwothree"], ["four-secret"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a <br><br> that ends no text (trailing in a <p>, or a spacer between"
-    " paragraphs) is counted as a paragraph of its own, so the reader gets one paragraph"
-    " fewer than teaser_paragraphs",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -576,11 +570,6 @@ def test_copy_in_the_teaser_region_is_removed_but_the_teaser_stays() -> None:
     assert img.get("src") == "a.png"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hidden text in an inline script that also has a comparison (i<n) and an"
-    " arrow function (=>) is not recognised (normalise strips it as a tag), so it is sent",
-)
 def test_copy_in_an_ordinary_inline_script_is_removed() -> None:
     script = (
         "<script>for (let i=0; i<items.length; i++) { render(i); }"
@@ -591,12 +580,6 @@ def test_copy_in_an_ordinary_inline_script_is_removed() -> None:
     assert "Para three" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _remove_copies skips every JSON-LD script, template contents included, but"
-    " _rewrite_json_ld only finds those outside templates, so the article text in a JSON-LD"
-    " block inside a <template> is sent to walled readers",
-)
 def test_json_ld_inside_a_template_is_cleaned_too() -> None:
     block = ld({"@type": "NewsArticle", "articleBody": "Para three and the words that follow"})
     out = cut(page_with(HIDDEN_PARAS, after=f"<template>{block}</template>"), teaser=2)
