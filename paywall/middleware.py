@@ -12,12 +12,11 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import rewrite
+from . import rewrite, routing
 from .config import Access, Config, LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
 from .exchange import (
-    canonical_path,
     client_network_of,
     decompress,
     has_override,
@@ -111,8 +110,8 @@ class _PaywallResponder:
         self.paywall = paywall
         self.config = config
         self.scope = scope
-        self.path = canonical_path(scope["path"])
-        self.path_access = config.access_for(self.path)
+        self.path = scope["path"]
+        self.path_access = routing.access_of(config, scope)
         self.send: Send = _unset_send
         self.passthrough = True
         self.discard = False
@@ -217,7 +216,7 @@ class _PaywallResponder:
                     start_used = await store.new_reader_from(network, period, now) > cap
             verdict = await store.view(
                 identified.reader,
-                self.path,
+                routing.article_key(self.scope, config.article_query),
                 premium=access == "premium",
                 limit=config.limit_for(signed_in),
                 period=period,
