@@ -138,7 +138,9 @@ def _demo(host: str, port: int, config_path: Path | None) -> int:
             file=sys.stderr,
         )
     print(f"paywall demo: http://{host}:{port}/  (config: {path})", file=sys.stderr)
-    uvicorn.run(build_demo(path), host=host, port=port, log_level="info")
+    # No X-Forwarded-For from anyone: uvicorn would otherwise believe it from loopback, and a
+    # "Googlebot" with a forged X-Forwarded-For would pass as a verified crawler.
+    uvicorn.run(build_demo(path), host=host, port=port, log_level="info", proxy_headers=False)
     return 0
 
 

@@ -13,12 +13,11 @@ from urllib.parse import parse_qs
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import rewrite
+from . import rewrite, routing, shapes
 from .config import Access, Config, LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
 from .exchange import (
-    canonical_path,
     client_network_of,
     decompress,
     has_override,
@@ -119,8 +118,8 @@ class _PaywallResponder:
         self.paywall = paywall
         self.config = config
         self.scope = scope
-        self.path = canonical_path(scope["path"])
-        self.path_access = config.access_for(self.path)
+        self.path = scope["path"]
+        self.path_access = routing.access_of(config, scope)
         self.send: Send = _unset_send
         self.passthrough = True
         self.discard = False
@@ -170,14 +169,16 @@ class _PaywallResponder:
             if value in _OVERRIDE_VALUES:
                 access = value  # type: ignore[assignment]
         content_type = headers.get("content-type", "")
-        if (
-            access == "free"
-            or message["status"] != 200
-            or not content_type.lower().startswith("text/html")
+        status = message["status"]
+        if access == "free" or shapes.passes(
+            status, content_type, headers.get("content-length"), self.config.pass_types
         ):
             await self.send(message)
             return
         self.start, self.headers = message, headers
+        if not shapes.is_view(status, content_type):
+            await self.other_shape(access)
+            return
         method = self.scope["method"]
         if method == "HEAD":  # never counted, never rewritten, but never cached as public
             self.personalise_headers(None)
@@ -188,23 +189,74 @@ class _PaywallResponder:
         if is_prefetch(self.scope["headers"]):
             await self.refuse_prefetch()
             return
-        identified: Identified | None = None
+        identified = await self.plan_view(access)
+        assert self.plan is not None
+        self.personalise_headers(identified)
+        if self.plan.prompt is None and not self.config.structured_data:
+            await self.send(self.start)  # nothing to change in the body: stream it as it comes
+            return
+        self.passthrough = False
+
+    async def other_shape(self, access: Access) -> None:
+        """A gated response that is not an HTML view (JSON, a feed, no Content-Type, a 206 or
+        304...): metered like a view, sent as it is to a reader who may read the article and
+        replaced by a 402 for a walled one; HEAD gets the headers alone, uncounted."""
+        method = self.scope["method"]
+        if method == "HEAD":
+            self.personalise_headers(None)
+            await self.send(self.start)
+            await self.send({"type": "http.response.body", "body": b""})
+            self.passthrough, self.discard, self.finished = False, True, True
+            return
+        if method != "GET":
+            access = "premium"  # as for pages: another method is never a counted view
+        if is_prefetch(self.scope["headers"]):
+            await self.refuse_prefetch()
+            return
+        identified = await self.plan_view(access)
+        assert self.plan is not None
+        if self.plan.walled:
+            await self.refuse(identified)
+            return
+        self.personalise_headers(identified)
+        await self.send(self.start)  # counted (or entitled, or a crawler): the body streams on
+
+    async def plan_view(self, access: Access) -> Identified | None:
+        """Sets the plan of this view: a verified crawler reads in full, uncounted and without
+        a cookie; anyone else is metered. Returns who to set the cookie for."""
         client = self.scope.get("client")
         crawler = await self.paywall.crawlers.verify(
             self.config.crawlers, header(self.scope, b"user-agent"), client[0] if client else None
         )
         if crawler is not None:
             self.plan = _FULL_ARTICLE  # full article, not counted, no cookie
-        else:
-            identified = self.paywall.cookie(self.config).identify(
-                self.scope["headers"], account_of(self.scope)
-            )
-            self.plan, identified = await self.meter(identified, access)
-        self.personalise_headers(identified)
-        if self.plan.prompt is None and not self.config.structured_data:
-            await self.send(self.start)  # nothing to change in the body: stream it as it comes
-            return
-        self.passthrough = False
+            return None
+        identified = self.paywall.cookie(self.config).identify(
+            self.scope["headers"], account_of(self.scope)
+        )
+        self.plan, identified = await self.meter(identified, access)
+        return identified
+
+    async def refuse(self, identified: Identified | None) -> None:
+        """402 for a walled reader: why and where to subscribe, none of the upstream's body."""
+        assert self.plan is not None and self.plan.prompt is not None
+        as_json = shapes.wants_json(
+            header(self.scope, b"accept"), self.headers.get("content-type", "")
+        )
+        body, content_type = shapes.refusal(self.plan.prompt, self.plan.context, as_json)
+        headers = MutableHeaders(
+            raw=[(k, v) for k, v in self.headers.raw if k == b"set-cookie"]  # the site's own
+        )
+        headers["content-type"] = content_type.decode()
+        headers["content-length"] = str(len(body))
+        headers["cache-control"] = "private, no-store"
+        headers["vary"] = "Cookie"
+        if identified is not None and identified.cookie is not None:
+            cookie = self.paywall.cookie(self.config).header(identified.cookie)
+            headers.append("set-cookie", cookie.decode("latin-1"))
+        await self.send({"type": "http.response.start", "status": 402, "headers": headers.raw})
+        await self.send({"type": "http.response.body", "body": body})
+        self.passthrough, self.discard, self.finished = False, True, True
 
     async def meter(self, identified: Identified, access: Access) -> tuple[_Plan, Identified]:
         """Ask the store about this view; returns the plan, and who to set the cookie for."""
@@ -225,7 +277,7 @@ class _PaywallResponder:
                     start_used = await store.new_reader_from(network, period, now) > cap
             verdict = await store.view(
                 identified.reader,
-                self.path,
+                routing.article_key(self.scope, config.article_query),
                 premium=access == "premium",
                 limit=config.limit_for(signed_in),
                 period=period,

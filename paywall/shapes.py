@@ -1,0 +1,98 @@
+"""Responses on metered and premium paths that are not an HTML view (JSON, feeds, XHTML, a
+body without a Content-Type, a 206 or 304): which go out as they are, and the 402 a walled
+reader gets instead of the article in another shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+HTML = "text/html"
+_NO_BODY_STATUSES = frozenset({204, 205})  # never carry a body (RFC 9110)
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type, lower-cased ("" when there is none)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_view(status: int, content_type: str) -> bool:
+    """A rewritable HTML view: 200 with text/html (the paywall's buffered rewrite)."""
+    return status == 200 and media_type(content_type) == HTML
+
+
+def passes(
+    status: int, content_type: str, content_length: str | None, pass_types: tuple[str, ...]
+) -> bool:
+    """True when a response on a gated path goes out as it came, uncounted: redirects (but
+    304), client and server errors, statuses that carry no body, an empty body, and media
+    types listed in `content.pass_types` (images, fonts, CSS, scripts by default)."""
+    if is_view(status, content_type):
+        return False
+    if not (200 <= status < 300 or status == 304) or status in _NO_BODY_STATUSES:
+        return True
+    if content_length is not None and content_length.strip() == "0":
+        return True
+    return type_passes(media_type(content_type), pass_types)
+
+
+def type_passes(media: str, pass_types: tuple[str, ...]) -> bool:
+    if not media:
+        return False  # no Content-Type: it could be anything, an article included
+    for pattern in pass_types:
+        if pattern.endswith("/*"):
+            if media.startswith(pattern[:-1]):
+                return True
+        elif media == pattern:
+            return True
+    return False
+
+
+def is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+def wants_json(accept: str, upstream_type: str) -> bool:
+    """JSON when the upstream's answer was JSON or the request's Accept names a JSON type."""
+    if is_json(media_type(upstream_type)):
+        return True
+    return any(is_json(media_type(part)) for part in accept.split(","))
+
+
+def reason(prompt: str, context: Mapping[str, Any]) -> str:
+    """Why the reader is walled, in the words of the HTML prompts."""
+    if prompt == "trial-expired":
+        return "Your trial period has expired."
+    if prompt == "access-expired":
+        return f"Your full access to {context['publication']} has expired."
+    if context.get("limitUsed"):
+        limit = context["limit"]
+        return (
+            f"You have read your {limit} free article{context['limit-plural']}"
+            f" this {context['period']}."
+        )
+    return "This story is for subscribers."
+
+
+def refusal(prompt: str, context: Mapping[str, Any], as_json: bool) -> tuple[bytes, bytes]:
+    """The body and Content-Type of a 402 for a walled reader: why, and where to subscribe
+    (and, on the registration wall, where to register); never any of the article."""
+    why = reason(prompt, context)
+    subscribe_url = str(context["subscribe_url"])
+    if as_json:
+        data: dict[str, str] = {
+            "error": "paywall",
+            "prompt": prompt,
+            "message": why,
+            "subscribe_url": subscribe_url,
+        }
+        if prompt == "register":
+            data["register_url"] = str(context["register_url"])
+        body = json.dumps(data, ensure_ascii=False).encode() + b"\n"
+        return body, b"application/json"
+    lines = [f"Payment required. {why}"]
+    if prompt == "register":
+        lines.append(f"Register for free to keep reading: {context['register_url']}")
+    lines.append(f"Subscribe: {subscribe_url}")
+    return ("\n".join(lines) + "\n").encode(), b"text/plain; charset=utf-8"
