@@ -170,12 +170,16 @@ class _PaywallResponder:
                 access = value  # type: ignore[assignment]
         content_type = headers.get("content-type", "")
         status = message["status"]
-        if access == "free" or shapes.passes(
-            status, content_type, headers.get("content-length"), self.config.pass_types
-        ):
+        if access == "free":
             await self.send(message)
             return
         self.start, self.headers = message, headers
+        pass_types = self.config.pass_types
+        if shapes.passes(status, content_type, headers.get("content-length"), pass_types):
+            if not shapes.type_passes(shapes.media_type(content_type), pass_types):
+                self.personalise_headers(None)  # a redirect or error page: never cached publicly
+            await self.send(self.start)
+            return
         if not shapes.is_view(status, content_type):
             await self.other_shape(access)
             return
