@@ -16,6 +16,7 @@ from . import rewrite
 from .config import Access, Config, LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
+from .deadline import socket_timeout
 from .exchange import (
     canonical_path,
     client_network_of,
@@ -60,7 +61,8 @@ class PaywallMiddleware:
         self.live = LiveConfig(config)
         first = self.live.config
         self._keys = secret_keys(first.secret_env)
-        client = redis if redis is not None else connect(first.store_url, first.store_timeout)
+        timeout = socket_timeout(first.store_timeout)  # the budget itself is RedisBudget's
+        client = redis if redis is not None else connect(first.store_url, timeout)
         self.store = MeterStore(
             client,
             first.store_prefix,
