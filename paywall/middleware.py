@@ -16,7 +16,7 @@ from . import rewrite
 from .config import Access, Config, LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
-from .deadline import socket_timeout
+from .deadline import hard_cap, socket_timeout
 from .exchange import (
     canonical_path,
     client_network_of,
@@ -26,8 +26,9 @@ from .exchange import (
     is_prefetch,
 )
 from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
+from .overload import Busy, InFlight
 from .periods import current_period
-from .store import MeterStore, Outcome, StoreError, Verdict
+from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
 
 logger = logging.getLogger("paywall")
 
@@ -71,6 +72,7 @@ class PaywallMiddleware:
             id_key=article_id_key(self._keys),
         )
         self.crawlers = CrawlerVerifier()
+        self.in_flight = InFlight()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._cookie_for: tuple[Config, ReaderCookie] | None = None
 
@@ -193,7 +195,12 @@ class _PaywallResponder:
             identified = self.paywall.cookie(self.config).identify(
                 self.scope["headers"], account_of(self.scope)
             )
-            self.plan, identified = await self.meter(identified, access)
+            try:
+                self.plan, identified = await self.meter(identified, access)
+            except Busy as busy:  # too many views in flight: 429/503, no article, no count
+                await busy.send(self.send)
+                self.passthrough, self.discard, self.finished = False, True, True
+                return
         self.personalise_headers(identified)
         if self.plan.prompt is None and not self.config.structured_data:
             await self.send(self.start)  # nothing to change in the body: stream it as it comes
@@ -201,32 +208,43 @@ class _PaywallResponder:
         self.passthrough = False
 
     async def meter(self, identified: Identified, access: Access) -> tuple[_Plan, Identified]:
-        """Ask the store about this view; returns the plan, and who to set the cookie for."""
+        """Ask the store about this view; returns the plan, and who to set the cookie for.
+
+        Raises Busy when the reader or the process has too many views in flight, or when
+        this process was too slow to hear the store (see paywall/overload.py)."""
         config = self.config
         now = self.paywall.clock()
         period = current_period(config.period, config.timezone, now)
         signed_in = identified.reader.account is not None
         store = self.paywall.store
         try:
-            merge = []
-            if identified.merge_from is not None:
-                merge = await store.anonymous_views(identified.merge_from, period)
-            start_used = False
-            cap = config.new_readers_per_network
-            if identified.new and not signed_in and cap > 0:
-                network = client_network_of(self.scope)
-                if network is not None:
-                    start_used = await store.new_reader_from(network, period, now) > cap
-            verdict = await store.view(
-                identified.reader,
-                self.path,
-                premium=access == "premium",
-                limit=config.limit_for(signed_in),
-                period=period,
-                now=now,
-                merge=merge,
-                start_used=start_used,
-            )
+            async with self.paywall.in_flight.slot(
+                identified.reader.tag,
+                per_reader=config.reader_in_flight,
+                per_process=config.process_in_flight,
+                wait=hard_cap(store.timeout),
+            ):
+                merge = []
+                if identified.merge_from is not None:
+                    merge = await store.anonymous_views(identified.merge_from, period)
+                start_used = False
+                cap = config.new_readers_per_network
+                if identified.new and not signed_in and cap > 0:
+                    network = client_network_of(self.scope)
+                    if network is not None:
+                        start_used = await store.new_reader_from(network, period, now) > cap
+                verdict = await store.view(
+                    identified.reader,
+                    self.path,
+                    premium=access == "premium",
+                    limit=config.limit_for(signed_in),
+                    period=period,
+                    now=now,
+                    merge=merge,
+                    start_used=start_used,
+                )
+        except StoreOverloaded as exc:  # we were too slow, not Redis: never open, never walled
+            raise Busy(503, str(exc)) from exc
         except StoreError as exc:
             # The store logs each outage once; a line per request would flood the log.
             logger.debug("paywall: store unavailable (%s); on_store_error", exc)
