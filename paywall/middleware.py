@@ -29,6 +29,7 @@ from .identity import Identified, ReaderCookie, account_of, article_id_key, secr
 from .overload import Busy, InFlight
 from .periods import current_period
 from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
+from .summary import degraded, summarise
 
 logger = logging.getLogger("paywall")
 
@@ -211,12 +212,16 @@ class _PaywallResponder:
         """Ask the store about this view; returns the plan, and who to set the cookie for.
 
         Raises Busy when the reader or the process has too many views in flight, or when
-        this process was too slow to hear the store (see paywall/overload.py)."""
+        this process was too slow to hear the store (see paywall/overload.py). When the
+        store is down, the reader's signed summary decides if it can (paywall/summary.py),
+        else on_store_error; a verdict from the store updates the summary."""
         config = self.config
         now = self.paywall.clock()
         period = current_period(config.period, config.timezone, now)
         signed_in = identified.reader.account is not None
         store = self.paywall.store
+        summaries = self.paywall.cookie(config).summary
+        last, signed_now = summaries.read(self.scope["headers"])
         try:
             async with self.paywall.in_flight.slot(
                 identified.reader.tag,
@@ -243,16 +248,25 @@ class _PaywallResponder:
                     merge=merge,
                     start_used=start_used,
                 )
-        except StoreOverloaded as exc:  # we were too slow, not Redis: never open, never walled
-            raise Busy(503, str(exc)) from exc
         except StoreError as exc:
             # The store logs each outage once; a line per request would flood the log.
             logger.debug("paywall: store unavailable (%s); on_store_error", exc)
             if identified.merge_from is not None:  # not merged: try again next time
                 identified = replace(identified, cookie=None)
-            if config.on_store_error == "open" and access == "metered":
+            decided = degraded(last, identified.reader, period, now, access == "premium")
+            if decided is not None:  # walled stays walled, a paid plan keeps reading
+                verdict = decided
+            elif isinstance(exc, StoreOverloaded):  # we were slow, not Redis: no open wall
+                raise Busy(503, str(exc)) from exc
+            elif config.on_store_error == "open" and access == "metered":
                 return _FULL_ARTICLE, identified
-            verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
+            else:
+                verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
+        else:
+            limit = config.limit_for(signed_in)
+            summary = summarise(verdict, identified.reader, period, limit, last)
+            if summary != last or not signed_now:
+                identified = replace(identified, summary=summaries.header(summary))
         return self.plan_for(verdict, signed_in, now), identified
 
     def plan_for(self, verdict: Verdict, signed_in: bool, now: datetime) -> _Plan:
@@ -310,6 +324,8 @@ class _PaywallResponder:
         if identified is not None and identified.cookie is not None:
             cookie = self.paywall.cookie(self.config).header(identified.cookie)
             headers.append("set-cookie", cookie.decode("latin-1"))
+        if identified is not None and identified.summary is not None:
+            headers.append("set-cookie", identified.summary)
         self.start = {**self.start, "headers": headers.raw}
 
     async def on_body(self, message: Message) -> None:

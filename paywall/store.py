@@ -43,6 +43,7 @@ class Verdict:
     outcome: Outcome
     views: int
     status: str  # entitlement status: none | trial | subscription | trial_expired | ...
+    until: int = 0  # ENTITLED only: when the entitlement ends, unix seconds
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,11 @@ class MeterStore:
             "1" if reader.account is not None else "0",
             *merge,
         ]
-        outcome, views, status = await self._call(lambda: self._script(keys, args))
+        outcome, views, status, *until = await self._call(lambda: self._script(keys, args))
         if isinstance(status, bytes):
             status = status.decode()
-        return Verdict(Outcome(int(outcome)), int(views), str(status))
+        ends = int(until[0]) if until else 0
+        return Verdict(Outcome(int(outcome)), int(views), str(status), ends)
 
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
