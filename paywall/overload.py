@@ -11,7 +11,8 @@ refused instead of slowing every view down.
   cap (`deadline.hard_cap`: 1 s with the default 100 ms budget); if none frees up it gets
   `503 Service Unavailable`. Never the article, never uncounted.
 
-Both answers carry `Retry-After: 1`, `Cache-Control: no-store` and a one-line text body.
+Both answers carry `Retry-After: 1`, `Cache-Control: private, no-store`, `Vary: Cookie` and a
+one-line text body.
 A slot is held while the view is metered (the store round trips), not while the page is
 rewritten or sent.
 """
@@ -45,7 +46,8 @@ class Busy(Exception):
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
+            (b"cache-control", b"private, no-store"),
+            (b"vary", b"Cookie"),
             (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
         ]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})

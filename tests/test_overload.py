@@ -149,7 +149,8 @@ async def test_a_readers_extra_concurrent_view_is_429_uncounted(
         for page in pages:
             if page.status_code == 429:
                 assert page.headers["retry-after"] == "1"
-                assert page.headers["cache-control"] == "no-store"
+                assert page.headers["cache-control"] == "private, no-store"
+                assert page.headers["vary"] == "Cookie"
                 assert page.headers["content-type"].startswith("text/plain")
                 assert "set-cookie" not in page.headers
                 assert ARTICLE_PARAGRAPHS[0] not in page.text and len(page.content) < 100
