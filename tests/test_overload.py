@@ -216,3 +216,25 @@ async def test_a_view_our_own_lag_timed_out_is_503_not_the_article(
 def test_busy_statuses() -> None:
     assert {Busy(429, "").status, Busy(503, "").status} == {429, 503}
     assert httpx.codes(429).name == "TOO_MANY_REQUESTS"
+
+
+async def test_when_we_are_too_slow_the_summary_still_walls_the_walled(
+    config_file: Callable[..., Path],
+) -> None:
+    """Too slow to hear the store, a reader whose signed summary says the meter is used up
+    is walled (not refused, not served), as in an outage."""
+    store = SlowStore(0)
+    paywall = PaywallMiddleware(
+        article_site,
+        config=config_file(CONFIG.replace("timeout_ms: 1000", "timeout_ms: 50")),
+        redis=store,
+    )
+    async with client_for(paywall) as reader:
+        for n in range(4):
+            await reader.get(f"/articles/{n}")
+        store.silent = 1
+        asyncio.get_running_loop().call_later(0.005, time.sleep, 1.1)
+        page = await reader.get("/articles/new")
+        assert page.status_code == 200 and prompts(page) == ["subscribe"]
+        assert ARTICLE_PARAGRAPHS[-1] not in page.text
+        assert paywall.store.breaker.allow()
