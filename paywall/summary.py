@@ -103,6 +103,7 @@ class SummaryCookie:
     def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
         # itsdangerous signs with the LAST key of the list; ours signs with the first.
         self._signer = Signer(list(reversed(keys)), salt="paywall.summary")
+        self._current = Signer(keys[0], salt="paywall.summary")  # one HMAC for most readers
         self.name = name + _SUFFIX
         self._needle = self.name.encode("latin-1") + b"="
         attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
@@ -114,16 +115,19 @@ class SummaryCookie:
         raw = self._cookie_value(headers)
         if raw is None or len(raw) > _MAX_COOKIE_VALUE:
             return None, False
+        current = True
         try:
-            payload = self._signer.unsign(raw).decode("ascii")
+            try:
+                payload = self._current.unsign(raw).decode("ascii")
+            except BadSignature:
+                payload, current = self._signer.unsign(raw).decode("ascii"), False
         except (BadSignature, UnicodeDecodeError):
             return None, False
         match = _PAYLOAD.fullmatch(payload)
         if match is None:
             return None, False
         binding, period, views, used, until = match.groups()
-        summary = Summary(binding, period, int(views), used == "1", int(until))
-        return summary, raw == self._signer.sign(payload.encode())
+        return Summary(binding, period, int(views), used == "1", int(until)), current
 
     def header(self, summary: Summary) -> str:
         """A Set-Cookie header value carrying `summary`, signed with the current key."""
