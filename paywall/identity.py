@@ -14,6 +14,7 @@ from typing import Any
 from itsdangerous import BadSignature, Signer
 
 from .store import Reader
+from .summary import SummaryCookie
 
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
@@ -40,6 +41,7 @@ class Identified:
     cookie: str | None  # a payload to (re)sign into the cookie on this response, if any
     merge_from: str | None = None  # an anonymous reader id whose views join the account's
     new: bool = False  # no valid cookie came with the request: a reader id was just minted
+    summary: str | None = None  # a Set-Cookie value for the summary cookie, when it changed
 
 
 class ReaderCookie:
@@ -56,6 +58,8 @@ class ReaderCookie:
         self._needle = name.encode("latin-1") + b"="
         attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
         self._attributes = attributes + ("; Secure" if secure else "")
+        # The reader's last verdict, for outages (paywall/summary.py): same keys, own salt.
+        self.summary = SummaryCookie(keys, name, secure=secure, max_age=max_age)
 
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""

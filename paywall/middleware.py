@@ -17,6 +17,7 @@ from . import rewrite, routing, shapes
 from .config import Access, Config, LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
+from .deadline import hard_cap, socket_timeout
 from .exchange import (
     client_network_of,
     decompress,
@@ -26,8 +27,10 @@ from .exchange import (
     utf8_content_type,
 )
 from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
+from .overload import Busy, InFlight
 from .periods import current_period
-from .store import MeterStore, Outcome, StoreError, Verdict
+from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
+from .summary import degraded, summarise
 
 logger = logging.getLogger("paywall")
 
@@ -61,7 +64,8 @@ class PaywallMiddleware:
         self.live = LiveConfig(config)
         first = self.live.config
         self._keys = secret_keys(first.secret_env)
-        client = redis if redis is not None else connect(first.store_url, first.store_timeout)
+        timeout = socket_timeout(first.store_timeout)  # the budget itself is RedisBudget's
+        client = redis if redis is not None else connect(first.store_url, timeout)
         self.store = MeterStore(
             client,
             first.store_prefix,
@@ -70,6 +74,7 @@ class PaywallMiddleware:
             id_key=article_id_key(self._keys),
         )
         self.crawlers = CrawlerVerifier()
+        self.in_flight = InFlight()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._cookie_for: tuple[Config, ReaderCookie] | None = None
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
@@ -194,6 +199,8 @@ class _PaywallResponder:
             await self.refuse_prefetch()
             return
         identified = await self.plan_view(access)
+        if self.finished:
+            return
         assert self.plan is not None
         self.personalise_headers(identified)
         if self.plan.prompt is None and not self.config.structured_data:
@@ -218,6 +225,8 @@ class _PaywallResponder:
             await self.refuse_prefetch()
             return
         identified = await self.plan_view(access)
+        if self.finished:
+            return
         assert self.plan is not None
         if self.plan.walled:
             await self.refuse(identified)
@@ -238,7 +247,12 @@ class _PaywallResponder:
         identified = self.paywall.cookie(self.config).identify(
             self.scope["headers"], account_of(self.scope)
         )
-        self.plan, identified = await self.meter(identified, access)
+        try:
+            self.plan, identified = await self.meter(identified, access)
+        except Busy as busy:  # too many views in flight: 429/503, no article, no count
+            await busy.send(self.send)
+            self.passthrough, self.discard, self.finished = False, True, True
+            return None
         return identified
 
     async def refuse(self, identified: Identified | None) -> None:
@@ -263,40 +277,64 @@ class _PaywallResponder:
         self.passthrough, self.discard, self.finished = False, True, True
 
     async def meter(self, identified: Identified, access: Access) -> tuple[_Plan, Identified]:
-        """Ask the store about this view; returns the plan, and who to set the cookie for."""
+        """Ask the store about this view; returns the plan, and who to set the cookie for.
+
+        Raises Busy when the reader or the process has too many views in flight, or when
+        this process was too slow to hear the store (see paywall/overload.py). When the
+        store is down, the reader's signed summary decides if it can (paywall/summary.py),
+        else on_store_error; a verdict from the store updates the summary."""
         config = self.config
         now = self.paywall.clock()
         period = current_period(config.period, config.timezone, now)
         signed_in = identified.reader.account is not None
         store = self.paywall.store
+        summaries = self.paywall.cookie(config).summary
+        last, signed_now = summaries.read(self.scope["headers"])
         try:
-            merge = []
-            if identified.merge_from is not None:
-                merge = await store.anonymous_views(identified.merge_from, period)
-            start_used = False
-            cap = config.new_readers_per_network
-            if identified.new and not signed_in and cap > 0:
-                network = client_network_of(self.scope)
-                if network is not None:
-                    start_used = await store.new_reader_from(network, period, now) > cap
-            verdict = await store.view(
-                identified.reader,
-                routing.article_key(self.scope, config.article_query),
-                premium=access == "premium",
-                limit=config.limit_for(signed_in),
-                period=period,
-                now=now,
-                merge=merge,
-                start_used=start_used,
-            )
+            async with self.paywall.in_flight.slot(
+                identified.reader.tag,
+                per_reader=config.reader_in_flight,
+                per_process=config.process_in_flight,
+                wait=hard_cap(store.timeout),
+            ):
+                merge = []
+                if identified.merge_from is not None:
+                    merge = await store.anonymous_views(identified.merge_from, period)
+                start_used = False
+                cap = config.new_readers_per_network
+                if identified.new and not signed_in and cap > 0:
+                    network = client_network_of(self.scope)
+                    if network is not None:
+                        start_used = await store.new_reader_from(network, period, now) > cap
+                verdict = await store.view(
+                    identified.reader,
+                    routing.article_key(self.scope, config.article_query),
+                    premium=access == "premium",
+                    limit=config.limit_for(signed_in),
+                    period=period,
+                    now=now,
+                    merge=merge,
+                    start_used=start_used,
+                )
         except StoreError as exc:
             # The store logs each outage once; a line per request would flood the log.
             logger.debug("paywall: store unavailable (%s); on_store_error", exc)
             if identified.merge_from is not None:  # not merged: try again next time
                 identified = replace(identified, cookie=None)
-            if config.on_store_error == "open" and access == "metered":
+            decided = degraded(last, identified.reader, period, now, access == "premium")
+            if decided is not None:  # walled stays walled, a paid plan keeps reading
+                verdict = decided
+            elif isinstance(exc, StoreOverloaded):  # we were slow, not Redis: no open wall
+                raise Busy(503, str(exc)) from exc
+            elif config.on_store_error == "open" and access == "metered":
                 return _FULL_ARTICLE, identified
-            verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
+            else:
+                verdict = Verdict(Outcome.PREMIUM_WALLED, 0, "none")
+        else:
+            limit = config.limit_for(signed_in)
+            summary = summarise(verdict, identified.reader, period, limit, last)
+            if summary != last or not signed_now:
+                identified = replace(identified, summary=summaries.header(summary))
         return self.plan_for(verdict, signed_in, now), identified
 
     def plan_for(self, verdict: Verdict, signed_in: bool, now: datetime) -> _Plan:
@@ -354,6 +392,8 @@ class _PaywallResponder:
         if identified is not None and identified.cookie is not None:
             cookie = self.paywall.cookie(self.config).header(identified.cookie)
             headers.append("set-cookie", cookie.decode("latin-1"))
+        if identified is not None and identified.summary is not None:
+            headers.append("set-cookie", identified.summary)
         self.start = {**self.start, "headers": headers.raw}
 
     async def on_body(self, message: Message) -> None:

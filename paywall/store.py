@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .batch import ScriptBatcher
+from .deadline import LoopLagged, RedisBudget, hard_cap
 from .periods import Period
 
 logger = logging.getLogger("paywall")
@@ -42,6 +43,7 @@ class Verdict:
     outcome: Outcome
     views: int
     status: str  # entitlement status: none | trial | subscription | trial_expired | ...
+    until: int = 0  # ENTITLED only: when the entitlement ends, unix seconds
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Reader:
 
 class StoreError(Exception):
     """The store could not answer in time or at all."""
+
+
+class StoreOverloaded(StoreError):
+    """Redis may be fine, but this process was too busy to hear its answer in time (the
+    event loop lagged past the hard cap, or the view queued too long): not an outage, so it
+    never opens the circuit breaker."""
 
 
 def article_id(path: str, key: bytes = b"") -> int:
@@ -133,6 +141,9 @@ class MeterStore:
         self.timeout = timeout
         self.breaker = CircuitBreaker(breaker_seconds)
         self._script = ScriptBatcher(client, METER_LUA, timeout)
+        # How long a caller may wait in all: its queue, a round trip before its own, its own
+        # round trip at the hard cap. Only a lagging loop gets near it; past it we are slow.
+        self.patience = 2 * hard_cap(timeout) + timeout
 
     async def view(
         self,
@@ -165,15 +176,16 @@ class MeterStore:
             "1" if reader.account is not None else "0",
             *merge,
         ]
-        outcome, views, status = await self._call(lambda: self._script(keys, args))
+        outcome, views, status, *until = await self._call(lambda: self._script(keys, args))
         if isinstance(status, bytes):
             status = status.decode()
-        return Verdict(Outcome(int(outcome)), int(views), str(status))
+        ends = int(until[0]) if until else 0
+        return Verdict(Outcome(int(outcome)), int(views), str(status), ends)
 
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
         key = meter_key(self.prefix, Reader(reader_id), period)
-        members = await self._call(lambda: self.client.smembers(key))
+        members = await self._call(lambda: self._bounded(self.client.smembers(key)))
         return sorted(int(member) for member in members if int(member) >= 0)
 
     async def new_reader_from(self, network: str, period: Period, now: datetime) -> int:
@@ -184,13 +196,24 @@ class MeterStore:
             pipe = self.client.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, period.seconds_left(now))
-            return pipe.execute()  # type: ignore[no-any-return]
+            return self._bounded(pipe.execute())
 
         count, _ = await self._call(count_one)
         return int(count)
 
+    async def _bounded(self, call: Awaitable[Any]) -> Any:
+        """A call sent at once (not through the batcher), within the store budget."""
+        async with RedisBudget(self.timeout):
+            return await call
+
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run one Redis call within the timeout, behind the circuit breaker.
+        """Run one Redis call behind the circuit breaker; `call` bounds its own round trip
+        with a `RedisBudget` (the batcher does, and `_bounded`).
+
+        Only an outage opens the breaker: a connection refused, reset or closed, a name that
+        does not resolve, or Redis silent for a whole budget while our loop was on time
+        (`RedisSilent`). A budget run out because our own loop lagged (`LoopLagged`), or a
+        caller that waited past `patience` in all, is `StoreOverloaded`: this view only.
 
         A connection the server closed (Redis restarted, failed over) fails at once on its
         next use; that one is retried straight away on a fresh connection rather than
@@ -198,21 +221,25 @@ class MeterStore:
         """
         if not self.breaker.allow():
             raise StoreError("circuit open after a recent store error")
+        patience = asyncio.timeout(self.patience)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with patience:
                 try:
                     result = await call()
                 except aioredis.ConnectionError:
                     result = await call()
-        except (TimeoutError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+        except LoopLagged as exc:
+            self.breaker.abandoned()  # not an answer about Redis: let the next view probe
+            raise StoreOverloaded(str(exc)) from exc
+        except TimeoutError as exc:
+            if patience.expired():  # queued too long: we are slow, not Redis
+                self.breaker.abandoned()
+                raise StoreOverloaded(f"no answer within {self.patience:.1f} s") from exc
+            self._failed(exc)
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             # Redis itself is unreachable or too slow: stop asking it for a while.
-            if self.breaker.failed():
-                logger.warning(
-                    "paywall: store error (%s: %s); not asking Redis again for %.0fs",
-                    type(exc).__name__,
-                    exc,
-                    self.breaker.seconds,
-                )
+            self._failed(exc)
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
             # One call refused (OOM, a slot moving) or a client bug: this view follows
@@ -230,3 +257,12 @@ class MeterStore:
             raise
         self.breaker.succeeded()
         return result
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.breaker.failed():
+            logger.warning(
+                "paywall: store error (%s: %s); not asking Redis again for %.0fs",
+                type(exc).__name__,
+                exc,
+                self.breaker.seconds,
+            )

@@ -214,9 +214,8 @@ class Reader:
         found = PROMPT.findall(text)
         prompt = found[0] if found else ("none" if status == 200 else "error")
         hidden = any(marker in text for marker in SECRET[2:])
-        must_wall = path.startswith("/premium/") or (
-            self.used_up and self.app.mode == "closed" and path not in self.read
-        )
+        # A used-up reader is walled in both modes, store down or not (its summary cookie).
+        must_wall = path.startswith("/premium/") or (self.used_up and path not in self.read)
         view = View(self.name, path, status, ms, prompt, hidden, must_wall)
         if prompt in ("meter", "last-free", "none") and status == 200:
             self.read.add(path)
@@ -338,8 +337,9 @@ async def pause(server: Any, work: Path, mode: str) -> Result:
         after = await each(fresh, lambda r: r.get(f"/articles/{r.name}-1"))
     article_views = during[:4]
     if mode == "open":
-        ok = all(v.prompt == "none" and v.hidden for v in article_views)
-        what = "full article, no prompt, to every reader"
+        walled_ok = all(v.prompt == "subscribe" and not v.hidden for v in article_views[:2])
+        ok = walled_ok and all(v.prompt == "none" and v.hidden for v in article_views[2:])
+        what = "full article, no prompt, to readers with views left; used-up readers walled"
     else:
         ok = all(v.prompt == "subscribe" and not v.hidden for v in article_views)
         what = "walled (subscribe) for every reader"

@@ -2,11 +2,19 @@
 
 Starts its own redis-server (appendonly, on a free loopback port, in a temporary folder)
 and `uvicorn --workers 2` serving the demo with a config pointing at that Redis, then
-drives simulated anonymous readers (each with its own signed cookie, one request at a
+drives simulated anonymous readers (each with its own signed cookies, one request at a
 time per reader) reading random metered articles over ~32 concurrent connections, until
 `--requests` are sent or `--seconds` have passed. Half-way through, Redis is restarted
-(`--restart kill` by default: SIGKILL; counts survive through the AOF). Prints a markdown
-table at the end and exits non-zero if anything leaked, was over-served or failed with 5xx.
+(`--restart kill` by default: SIGKILL; counts survive through the AOF), after staying
+down for `--down-seconds` (default 0: at once).
+
+In the mix (`--subscribers`, `--bursts`): the demo's two paying accounts (`subscriber`,
+`trialist`), signed in, reading metered and premium articles one at a time; and a burst
+attacker, a reader past the limit who every `--burst-every` seconds opens `--burst-size`
+connections at once and asks for an article on each (at most `--bursts` bursts).
+
+Prints a markdown table at the end and exits non-zero if anything leaked, a reader was
+over-served, a subscriber was walled, or a reader (not the attacker) got a 5xx.
 
     /work/venv/bin/python scripts/soak.py [--readers 300] [--requests 6000] [--seconds 60]
 
@@ -174,9 +182,19 @@ def write_config(path: Path, redis_port: int, args: argparse.Namespace) -> None:
 
 @dataclass
 class Reader:
-    cookie: str | None = None
+    cookies: dict[str, str] = field(default_factory=dict)  # what a browser would send back
     full: set[str] = field(default_factory=set)
     busy: bool = False
+
+    def header(self) -> dict[str, str]:
+        if not self.cookies:
+            return {}
+        return {"cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
+
+    def keep(self, set_cookies: list[str]) -> None:
+        for line in set_cookies:
+            name, _, value = line.split(";")[0].partition("=")
+            self.cookies[name.strip()] = value.strip()
 
 
 @dataclass
@@ -198,6 +216,18 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     workers: Counter[str] = field(default_factory=Counter)
     prompts: Counter[str] = field(default_factory=Counter)
+    # the paying accounts
+    sub_requests: int = 0
+    sub_full: int = 0
+    sub_walled: int = 0
+    sub_other: Counter[int] = field(default_factory=Counter)
+    # the burst attacker
+    bursts: int = 0
+    attack_statuses: Counter[int] = field(default_factory=Counter)
+    attack_walled: int = 0
+    attack_full: int = 0
+    attack_leaked: int = 0
+    attack_errors: int = 0
 
 
 class _NoCookies(DefaultCookiePolicy):
@@ -213,13 +243,54 @@ def _variants(text: str) -> list[str]:
     return list(dict.fromkeys([html.escape(head), head, as_json]))
 
 
+async def burst(port: int, paths: list[str], headers: dict[str, str]) -> list[tuple[int, bytes]]:
+    """Every request on its own connection, all opened first, then all written at once (as
+    `curl --parallel` would); returns (status, body) per request, status 0 on a failure."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+
+    async def one(path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        try:
+            return await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+        except OSError:
+            return None
+
+    streams = await asyncio.gather(*(one(path) for path in paths))
+    for stream, path in zip(streams, paths, strict=True):
+        if stream is not None:
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
+            stream[1].write(request.encode())
+
+    async def read(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> Any:
+        if stream is None:
+            return 0, b""
+        reader, writer = stream
+        try:
+            data = await asyncio.wait_for(reader.read(), 30)
+        except (OSError, TimeoutError):
+            return 0, b""
+        finally:
+            writer.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        try:
+            return int(head.split(b" ", 2)[1]), body
+        except (IndexError, ValueError):
+            return 0, b""
+
+    return list(await asyncio.gather(*(read(stream) for stream in streams)))
+
+
 async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tally, float, int]:
     import httpx
 
-    from paywall.demo.articles import METERED
+    from paywall.demo.articles import ARTICLES, METERED
 
     articles = [(a.path, [html.escape(p) for p in a.paragraphs], a.paragraphs) for a in METERED]
     hidden = {path: [v for p in raw[TEASER:] for v in _variants(p)] for path, _, raw in articles}
+    gated = [
+        (a.path, [html.escape(p) for p in a.paragraphs])
+        for a in ARTICLES
+        if a.access in ("metered", "premium")
+    ]
     readers = [Reader() for _ in range(args.readers)]
     tally = Tally()
     rng = random.Random(args.seed)
@@ -251,7 +322,7 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
             path, paragraphs, _ = rng.choice(articles)
             reader.busy = True
             tally.requests += 1
-            headers = {"cookie": reader.cookie} if reader.cookie else {}
+            headers = reader.header()
             t0 = time.monotonic()
             try:
                 response = await client.get(path, headers=headers)
@@ -274,9 +345,7 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
             tally.other_status += 1
             return
         tally.ok += 1
-        cookie = response.headers.get("set-cookie")
-        if cookie:
-            reader.cookie = cookie.split(";")[0]
+        reader.keep(response.headers.get_list("set-cookie"))
         text = response.text
         found = _PROMPT.findall(response.content)
         prompt = found[0].decode() if found else "none"
@@ -295,6 +364,58 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
         if any(v in text for v in hidden[path]):
             tally.leaked += 1
 
+    async def subscriber(client: httpx.AsyncClient, account: str) -> None:
+        """A paying reader, signed in through the demo's form, one view at a time."""
+        reader = Reader()
+        signin = await client.post("/signin", data={"account": account})
+        reader.keep(signin.headers.get_list("set-cookie"))
+        assert "session" in reader.cookies, f"demo sign-in failed for {account}"
+        while budget_left():
+            path, paragraphs = rng.choice(gated)
+            tally.sub_requests += 1
+            try:
+                response = await client.get(path, headers=reader.header())
+            except httpx.HTTPError:
+                tally.sub_other[0] += 1
+                continue
+            if response.status_code != 200:
+                tally.sub_other[response.status_code] += 1
+                continue
+            reader.keep(response.headers.get_list("set-cookie"))
+            if all(p in response.text for p in paragraphs):
+                tally.sub_full += 1
+            else:
+                tally.sub_walled += 1
+            await asyncio.sleep(0.01)
+
+    async def attacker(client: httpx.AsyncClient) -> None:
+        """A reader past the limit firing bursts of concurrent views of one article each."""
+        reader = Reader()
+        for path, _, _ in articles[: args.limit]:  # use the meter up
+            response = await client.get(path, headers=reader.header())
+            reader.keep(response.headers.get_list("set-cookie"))
+        unread = articles[args.limit :]  # every one of these is walled for this reader
+        while budget_left() and tally.bursts < args.bursts:
+            await asyncio.sleep(args.burst_every)
+            if not budget_left():
+                break
+            tally.bursts += 1
+            paths = [rng.choice(unread)[0] for _ in range(args.burst_size)]
+            for (status, body), path in zip(
+                await burst(port, paths, reader.header()), paths, strict=True
+            ):
+                tally.attack_statuses[status] += 1
+                if status == 0:
+                    tally.attack_errors += 1
+                    continue
+                text = body.decode("utf-8", "replace")
+                if any(v in text for v in hidden[path]):
+                    tally.attack_leaked += 1
+                    if all(p in text for p in dict(gated)[path]):
+                        tally.attack_full += 1
+                elif status == 200:
+                    tally.attack_walled += 1
+
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
     )
@@ -305,7 +426,11 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
         timeout=10.0,
     ) as client:
         restarter = asyncio.create_task(restart_midway())
-        await asyncio.gather(*(one_connection(client) for _ in range(args.concurrency)))
+        accounts = ("subscriber", "trialist")[: args.subscribers]
+        extras = [subscriber(client, account) for account in accounts]
+        if args.bursts > 0:
+            extras.append(attacker(client))
+        await asyncio.gather(*(one_connection(client) for _ in range(args.concurrency)), *extras)
         restarter.cancel()
     elapsed = time.monotonic() - started
     if not restarted:
@@ -338,6 +463,16 @@ def main() -> int:
     parser.add_argument("--breaker-seconds", type=int, default=1, help="store.breaker_seconds")
     parser.add_argument("--timeout-ms", type=int, default=100, help="store.timeout_ms")
     parser.add_argument("--restart", choices=("kill", "term", "none"), default="kill")
+    parser.add_argument(
+        "--down-seconds", type=float, default=0.0, help="keep Redis down this long mid-run"
+    )
+    parser.add_argument(
+        "--subscribers", type=int, choices=(0, 1, 2), default=2,
+        help="signed-in paying demo accounts reading alongside (subscriber, trialist)",
+    )  # fmt: skip
+    parser.add_argument("--bursts", type=int, default=10, help="attacker bursts (0: none)")
+    parser.add_argument("--burst-size", type=int, default=250, help="requests per burst")
+    parser.add_argument("--burst-every", type=float, default=2.0, help="seconds between bursts")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -353,6 +488,7 @@ def main() -> int:
             return
         t0 = time.monotonic()
         redis_server.stop(args.restart)
+        time.sleep(args.down_seconds)
         redis_server.start()
         downtime.append(time.monotonic() - t0)
 
@@ -393,6 +529,16 @@ def main() -> int:
         (f"readers over-served (> {args.limit} full articles)", over),
         ("meter sets in Redis over the limit", f"{over_meters} of {meters}"),
         ("unclassified 200 pages", tally.unknown),
+        ("subscriber views", tally.sub_requests),
+        ("subscriber views full / walled", f"{tally.sub_full} / {tally.sub_walled}"),
+        ("subscriber views answered otherwise", _counts(tally.sub_other)),
+        ("attacker bursts", f"{tally.bursts} of {args.burst_size} requests"),
+        ("attacker answers by status", _counts(tally.attack_statuses)),
+        ("attacker walled 200s", tally.attack_walled),
+        (
+            "attacker pages with hidden text / full",
+            f"{tally.attack_leaked} / {tally.attack_full}",
+        ),
         ("prompts seen", ", ".join(f"{k} {v}" for k, v in sorted(tally.prompts.items()))),
         ("requests per worker", " / ".join(str(v) for v in tally.workers.values())),
         ("Redis restart mid-run", restart_text),
@@ -410,8 +556,20 @@ def main() -> int:
     print("| measure | value |\n| --- | --- |")
     for name, value in rows:
         print(f"| {name} | {value} |")
-    failed = tally.server_errors or tally.leaked or over or over_meters or tally.unknown
+    failed = (
+        tally.server_errors
+        or tally.leaked
+        or over
+        or over_meters
+        or tally.unknown
+        or tally.sub_walled
+        or tally.attack_leaked
+    )
     return 1 if failed else 0
+
+
+def _counts(counter: Counter[int]) -> str:
+    return ", ".join(f"{k or 'failed'}: {v}" for k, v in sorted(counter.items())) or "none"
 
 
 if __name__ == "__main__":

@@ -381,13 +381,14 @@ async def test_a_counted_reader_gets_other_shapes_counted_once(
         assert first.status_code == (200 if shape not in ("206", "304") else int(shape))
         assert "private" in first.headers["cache-control"] and "Cookie" in first.headers["vary"]
         assert "etag" not in first.headers
-        assert first.headers.get_list("set-cookie")[-1].startswith("paywall_rid=")
+        cookies = first.headers.get_list("set-cookie")
+        assert any(cookie.startswith("paywall_rid=") for cookie in cookies)
         assert "site_session=abc" in first.headers.get_list("set-cookie")[0]
         if shape != "304":
             assert b"secret-text" in first.content  # the reader may read it: as it came
         again = await reader.get("/articles/other-shape")  # the same article: not again
         assert again.status_code == first.status_code
-        assert "paywall_rid" not in again.headers.get("set-cookie", "")
+        assert "paywall_rid=" not in again.headers.get("set-cookie", "")
         page = await reader.get("/articles/next", headers={"x-html": "1"})
     assert left_in(page.content) == 1  # limit 3: the other shape, then this page
 

@@ -57,6 +57,7 @@ async def test_entitlements_are_read_in_the_same_call(store: Any, prefix: str) -
     await store.set(entitlement_key(prefix, reader), f"subscription {until}")
     verdict = await view(meter, reader, "/p", premium=True)
     assert (verdict.outcome, verdict.status) == (Outcome.ENTITLED, "subscription")
+    assert verdict.until == until  # kept in the reader's signed summary, for outages
     await store.set(entitlement_key(prefix, reader), f"trial {int(NOW.timestamp()) - 1}")
     lapsed = await view(meter, reader, "/a")
     assert (lapsed.outcome, lapsed.status) == (Outcome.COUNTED, "trial_expired")

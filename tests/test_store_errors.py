@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,14 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+BUDGET = 0.1  # store.timeout_ms of FAST, in seconds
+
+
 class HangingClient:
     """Stands in for a Redis that accepts the call and never answers."""
+
+    def __init__(self) -> None:
+        self.executed = 0
 
     def register_script(self, script: str) -> Callable[..., Any]:
         async def run(keys: Any = None, args: Any = None) -> Any:
@@ -39,14 +46,23 @@ class HangingClient:
         return run
 
     def pipeline(self, transaction: bool = True) -> Any:
-        return HangingPipeline()
+        return HangingPipeline(self)
 
 
 class HangingPipeline:
-    def evalsha(self, *args: Any) -> None:
-        pass
+    """What the batcher uses: execute_command to queue EVALSHA, execute to send the batch."""
+
+    def __init__(self, client: HangingClient) -> None:
+        self.client = client
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any) -> HangingPipeline:
+        self.commands.append(args)
+        return self
 
     async def execute(self, raise_on_error: bool = True) -> Any:
+        assert self.commands and self.commands[0][0] == "EVALSHA", self.commands
+        self.client.executed += 1
         await asyncio.sleep(30)
 
 
@@ -54,14 +70,24 @@ def stores() -> list[Any]:
     return [aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0"), HangingClient()]
 
 
+def assert_waited(store: Any, seconds: float) -> None:
+    """A hanging store really was asked, and the view waited for the whole budget."""
+    if isinstance(store, HangingClient):
+        assert store.executed == 1
+        assert BUDGET <= seconds < 1.0, seconds
+
+
 @pytest.mark.parametrize("make_store", [0, 1], ids=["refused", "hanging"])
 async def test_open_serves_metered_pages_in_full(
     config_file: Callable[..., Path], make_store: int
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(FAST), redis=stores()[make_store])
+    store = stores()[make_store]
+    paywall = PaywallMiddleware(article_site, config=config_file(FAST), redis=store)
     async with client_for(paywall) as reader:
+        started = time.monotonic()
         with anyio.fail_after(5):
             page = await reader.get("/articles/one")
+        assert_waited(store, time.monotonic() - started)
         assert page.status_code == 200 and prompts(page) == []
         assert ARTICLE_PARAGRAPHS[-1] in page.text
         assert "private" in page.headers["cache-control"]
@@ -74,10 +100,13 @@ async def test_closed_walls_metered_pages(
     config_file: Callable[..., Path], make_store: int
 ) -> None:
     text = FAST + "on_store_error: closed\n"
-    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=stores()[make_store])
+    store = stores()[make_store]
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=store)
     async with client_for(paywall) as reader:
+        started = time.monotonic()
         with anyio.fail_after(5):
             page = await reader.get("/articles/one")
+        assert_waited(store, time.monotonic() - started)
         assert page.status_code == 200 and prompts(page) == ["subscribe"]
         assert hidden_text_in(page) == []
 

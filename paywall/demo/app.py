@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 from ..config import load_config
 from ..connection import connect
+from ..deadline import socket_timeout
 from ..entitlements import Entitlements
 from ..identity import secret_keys
 from ..middleware import PaywallMiddleware
@@ -28,7 +29,8 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette:
     """The demo site behind the paywall (configured by `config`), demo accounts seeded."""
     settings = load_config(config)
-    client = redis if redis is not None else connect(settings.store_url, settings.store_timeout)
+    timeout = socket_timeout(settings.store_timeout)
+    client = redis if redis is not None else connect(settings.store_url, timeout)
     entitlements = Entitlements(client, settings.store_prefix)
     signing_key = secret_keys(settings.secret_env)[0]
     session_key = hashlib.sha256(b"paywall-demo-session:" + signing_key.encode()).hexdigest()

@@ -14,6 +14,8 @@
 --
 -- Returns {outcome, views this period, entitlement status}; outcome is
 -- 0 already read, 1 counted, 2 limit used (walled), 3 entitled, 4 premium walled.
+-- An entitled reader's reply has a fourth element: the entitlement's until (unix seconds),
+-- which the paywall keeps in the reader's signed summary for outages.
 
 if #ARGV > 6 then
   redis.call('SADD', KEYS[1], unpack(ARGV, 7))
@@ -37,7 +39,7 @@ if ARGV[6] == '1' then
     local plan, untl = string.match(ent, '^(%a+) (%d+)$')
     if plan then
       if tonumber(untl) > tonumber(ARGV[5]) then
-        return {3, 0, plan}
+        return {3, 0, plan, tonumber(untl)}
       end
       if plan == 'trial' then status = 'trial_expired' else status = 'access_expired' end
     end

@@ -1,0 +1,145 @@
+"""A signed summary of the reader's last verdict, kept in a second cookie, for outages.
+
+When the store is really down (the breaker is open, the connection refused, Redis silent
+for its budget), the paywall cannot ask who is walled or who has paid. The summary cookie,
+`<cookie.name>_s`, carries what the store said last time:
+
+    binding . period . views . used-up . entitled-until
+
+signed with the same keys as the reader cookie and another salt (`paywall.summary`), so
+it cannot be edited or passed off as a reader cookie. `binding` is a hash of who it is
+about (the cookie's reader id, or the account when signed in): a summary shown by another
+reader, or by the same browser signed in as someone else, is ignored.
+
+The rule (`degraded`), used only in an outage; outside one the store decides and the
+summary is ignored:
+
+- entitled until a time still in the future → the full article, nothing counted;
+- the meter of this very period used up (views ≥ the limit when it was signed) → walled,
+  on metered pages too (premium pages are walled anyway);
+- anything else, or no valid summary for this reader → `on_store_error`.
+
+So a forged, moved or replayed summary gains nothing: a bad signature or another
+reader's summary is no summary; an old one can only say "used up" (a wall) or carry an
+entitlement that was real when it was signed and has not run out yet (that one survives a
+revocation during an outage; it runs out at its own `until`). Dropping the summary cookie
+makes an outage treat the reader like one without a summary: `on_store_error`.
+
+It is set (Set-Cookie) only when what it says changes, or when it was signed with an old key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from itsdangerous import BadSignature, Signer
+
+from .periods import Period
+from .store import Outcome, Reader, Verdict
+
+_PAYLOAD = re.compile(r"([A-Za-z0-9_-]{12})\.([0-9A-Za-z-]{1,16})\.(\d{1,6})\.([01])\.(\d{1,12})")
+_MAX_COOKIE_VALUE = 256
+_SUFFIX = "_s"
+
+
+@dataclass(frozen=True)
+class Summary:
+    binding: str  # binding_of(reader)
+    period: str  # Period.id
+    views: int  # articles counted this period when it was signed
+    used_up: bool  # views ≥ the limit: the next new article would be walled
+    entitled_until: int  # unix seconds; 0 when the reader had no active plan
+
+    def payload(self) -> str:
+        used = "1" if self.used_up else "0"
+        views = min(self.views, 999_999)
+        return f"{self.binding}.{self.period}.{views}.{used}.{self.entitled_until}"
+
+
+def binding_of(reader: Reader) -> str:
+    """Who a summary is about: the account when signed in, else the cookie's reader id."""
+    digest = hashlib.blake2b(reader.tag.encode("utf-8", "surrogateescape"), digest_size=9)
+    return base64.urlsafe_b64encode(digest.digest()).decode()
+
+
+def summarise(
+    verdict: Verdict, reader: Reader, period: Period, limit: int, last: Summary | None
+) -> Summary:
+    """The summary of a verdict the store just gave. An entitled reader's or a premium
+    page's verdict says nothing about the meter (the script does not read it): the meter
+    part of `last` (this reader's, this period's) is kept then."""
+    binding = binding_of(reader)
+    outcome = verdict.outcome
+    until = verdict.until if outcome == Outcome.ENTITLED else 0
+    if outcome in (Outcome.ENTITLED, Outcome.PREMIUM_WALLED):
+        if last is not None and last.binding == binding and last.period == period.id:
+            return replace(last, entitled_until=until)
+        return Summary(binding, period.id, 0, False, until)
+    used_up = outcome == Outcome.LIMIT_USED or verdict.views >= limit
+    return Summary(binding, period.id, verdict.views, used_up, 0)
+
+
+def degraded(
+    summary: Summary | None, reader: Reader, period: Period, now: datetime, premium: bool
+) -> Verdict | None:
+    """What this reader's summary decides while the store is down, or None (on_store_error)."""
+    if summary is None or summary.binding != binding_of(reader):
+        return None
+    if summary.entitled_until > now.timestamp():
+        return Verdict(Outcome.ENTITLED, 0, "entitled", summary.entitled_until)
+    if summary.used_up and summary.period == period.id and not premium:
+        return Verdict(Outcome.LIMIT_USED, summary.views, "none")
+    return None
+
+
+class SummaryCookie:
+    """Reads and writes `<name>_s`: every key verifies, the first signs."""
+
+    def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
+        # itsdangerous signs with the LAST key of the list; ours signs with the first.
+        self._signer = Signer(list(reversed(keys)), salt="paywall.summary")
+        self._current = Signer(keys[0], salt="paywall.summary")  # one HMAC for most readers
+        self.name = name + _SUFFIX
+        self._needle = self.name.encode("latin-1") + b"="
+        attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
+        self._attributes = attributes + ("; Secure" if secure else "")
+
+    def read(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Summary | None, bool]:
+        """The summary the request carries, if valid, and whether it is signed with the
+        current key (else it is worth re-signing)."""
+        raw = self._cookie_value(headers)
+        if raw is None or len(raw) > _MAX_COOKIE_VALUE:
+            return None, False
+        current = True
+        try:
+            try:
+                payload = self._current.unsign(raw).decode("ascii")
+            except BadSignature:
+                payload, current = self._signer.unsign(raw).decode("ascii"), False
+        except (BadSignature, UnicodeDecodeError):
+            return None, False
+        match = _PAYLOAD.fullmatch(payload)
+        if match is None:
+            return None, False
+        binding, period, views, used, until = match.groups()
+        return Summary(binding, period, int(views), used == "1", int(until)), current
+
+    def header(self, summary: Summary) -> str:
+        """A Set-Cookie header value carrying `summary`, signed with the current key."""
+        value = self._signer.sign(summary.payload().encode()).decode()
+        return f"{self.name}={value}; {self._attributes}"
+
+    def _cookie_value(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+        for key, value in headers:
+            if key != b"cookie" or self._needle not in value:
+                continue
+            for pair in value.split(b";"):
+                pair = pair.strip()
+                if pair.startswith(self._needle):
+                    return pair[len(self._needle) :].strip(b'"')
+        return None
