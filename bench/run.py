@@ -152,18 +152,18 @@ def command_calls(client: redis.Redis) -> tuple[int, int]:
 
 def walled_cookie(base: str, limit: int) -> str:
     """A reader cookie whose free articles are all used."""
-    cookie = ""
+    jar: dict[str, str] = {}  # the reader cookie and the summary cookie, as a browser keeps them
     for n in range(limit + 1):
         request = urllib.request.Request(f"{base}/articles/walled-{n}")
-        if cookie:
-            request.add_header("Cookie", cookie)
+        if jar:
+            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items()))
         with urllib.request.urlopen(request) as response:
-            set_cookie = response.headers.get("set-cookie")
-            if set_cookie:
-                cookie = set_cookie.split(";")[0]
+            for set_cookie in response.headers.get_all("set-cookie") or []:
+                name, _, value = set_cookie.split(";")[0].partition("=")
+                jar[name] = value
             body = response.read().decode()
     assert 'data-paywall="subscribe"' in body, "the walled reader was not walled"
-    return cookie
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 def load(base: str, scenario: Scenario, seconds: float, connections: int) -> LoadResult:
