@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .names import Status
 from .store import Reader, entitlement_key
 
 Plan = Literal["trial", "subscription"]
-Status = Literal["none", "trial", "subscription", "trial_expired", "access_expired"]
 PLANS: tuple[Plan, ...] = ("trial", "subscription")
 
 
@@ -57,7 +57,7 @@ class Entitlements:
 def status_of(plan: Plan | None, until: datetime | None, now: datetime) -> Status:
     """What a plan ending at `until` means at `now` (meter.lua decides the same in Redis)."""
     if plan is None or until is None:
-        return "none"
+        return Status.NONE
     if until > now:
-        return plan
-    return "trial_expired" if plan == "trial" else "access_expired"
+        return Status(plan)
+    return Status.TRIAL_EXPIRED if plan == "trial" else Status.ACCESS_EXPIRED

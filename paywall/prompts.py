@@ -15,21 +15,49 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-PROMPT_NAMES = ("meter", "last-free", "subscribe", "trial-expired", "access-expired", "register")
-TOP_LEVEL_NAMES = frozenset(
-    {
-        "numberArticlesLeft",
-        "numberArticlesLeft-plural",
-        "publication",
-        "limit",
-        "period",
-        "offers",
-        "subscribe_url",
-        "register_url",
-        "limit-plural",
-        "limitUsed",
-    }
-)
+from .names import Prompt
+
+PROMPT_NAMES = tuple(prompt.value for prompt in Prompt)
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """What one view's prompt is filled with: the one source of the template variables."""
+
+    articles_left: int
+    limit: int
+    limit_used: bool  # walled by a used-up meter, not by a premium page
+    publication: str
+    period: str
+    subscribe_url: str
+    register_url: str
+    offers: tuple[Mapping[str, Any], ...]  # each: id, headline, url, starts, ends, extra keys
+
+    def variables(self) -> dict[str, Any]:
+        """The variables as templates name them."""
+        return {
+            "numberArticlesLeft": self.articles_left,
+            "numberArticlesLeft-plural": _plural(self.articles_left),
+            "publication": self.publication,
+            "limit": self.limit,
+            "limit-plural": _plural(self.limit),
+            "limitUsed": self.limit_used,
+            "period": self.period,
+            "subscribe_url": self.subscribe_url,
+            "register_url": self.register_url,
+            "offers": list(self.offers),
+        }
+
+    @property
+    def offer_ids(self) -> tuple[str, ...]:
+        return tuple(str(offer["id"]) for offer in self.offers)
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+TOP_LEVEL_NAMES = frozenset(PromptContext(0, 0, False, "", "", "", "", ()).variables())
 OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})
 STYLESHEET = "paywall.css"
 
@@ -165,7 +193,9 @@ class Prompts:
         self.templates = dict(templates)
         self._style = f"<style>{stylesheet}</style>" if stylesheet.strip() else ""
 
-    def render(self, name: str, context: Mapping[str, Any]) -> str:
+    def render(self, name: str, context: Mapping[str, Any] | PromptContext) -> str:
+        if isinstance(context, PromptContext):
+            context = context.variables()
         body = render(self.templates[name], [context])
         return (
             f'<div class="paywall-prompt paywall-{name}" data-paywall="{name}">'

@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 
 from .crawlers import Crawler
 from .html import Selector
+from .names import Audience
 from .periods import PeriodName
 from .prompts import Prompts
 
 Access = Literal["free", "metered", "premium"]
 ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
-AUDIENCES = ("anonymous", "registered", "trial_expired", "access_expired")
+AUDIENCES = tuple(audience.value for audience in Audience)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ reader gets instead of the article in another shape."""
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -22,19 +23,27 @@ def is_view(status: int, content_type: str) -> bool:
     return status == 200 and media_type(content_type) == HTML
 
 
-def passes(
+class Shape(enum.Enum):
+    """What a response on a metered or premium path is, as far as the paywall cares."""
+
+    PAGE = "page"  # a view: 200 text/html, metered and rewritten
+    OTHER = "other"  # the article in another shape (JSON, a feed, a 206…): metered, or 402
+    ASSET = "asset"  # a type that holds no article (content.pass_types): as it came
+    NO_ARTICLE = "no-article"  # a redirect, an error, no body: uncounted, but private
+
+
+def shape_of(
     status: int, content_type: str, content_length: str | None, pass_types: tuple[str, ...]
-) -> bool:
-    """True when a response on a gated path goes out as it came, uncounted: redirects (but
-    304), client and server errors, statuses that carry no body, an empty body, and media
-    types listed in `content.pass_types` (images, fonts, CSS, scripts by default)."""
+) -> Shape:
     if is_view(status, content_type):
-        return False
+        return Shape.PAGE
     if not (200 <= status < 300 or status == 304) or status in _NO_BODY_STATUSES:
-        return True
+        return Shape.NO_ARTICLE
     if content_length is not None and content_length.strip() == "0":
-        return True
-    return type_passes(media_type(content_type), pass_types)
+        return Shape.NO_ARTICLE
+    if type_passes(media_type(content_type), pass_types):
+        return Shape.ASSET
+    return Shape.OTHER
 
 
 def type_passes(media: str, pass_types: tuple[str, ...]) -> bool:

@@ -21,11 +21,15 @@ import redis.asyncio as aioredis
 
 from .batch import ScriptBatcher
 from .deadline import LoopLagged, RedisBudget, hard_cap
+from .names import Status
 from .periods import Period
 
 logger = logging.getLogger("paywall")
 
 METER_LUA = resources.files("paywall.lua").joinpath("meter.lua").read_text(encoding="utf-8")
+
+
+_STATUSES = frozenset(status.value for status in Status)
 
 
 class Outcome(enum.IntEnum):
@@ -42,7 +46,7 @@ class Outcome(enum.IntEnum):
 class Verdict:
     outcome: Outcome
     views: int
-    status: str  # entitlement status: none | trial | subscription | trial_expired | ...
+    status: Status
     until: int = 0  # ENTITLED only: when the entitlement ends, unix seconds
 
 
@@ -179,8 +183,9 @@ class MeterStore:
         outcome, views, status, *until = await self._call(lambda: self._script(keys, args))
         if isinstance(status, bytes):
             status = status.decode()
+        status = Status(status) if status in _STATUSES else Status.NONE
         ends = int(until[0]) if until else 0
-        return Verdict(Outcome(int(outcome)), int(views), str(status), ends)
+        return Verdict(Outcome(int(outcome)), int(views), status, ends)
 
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""

@@ -39,6 +39,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
+from .names import Status
 from .periods import Period
 from .store import Outcome, Reader, Verdict
 
@@ -91,9 +92,9 @@ def degraded(
     if summary is None or summary.binding != binding_of(reader):
         return None
     if summary.entitled_until > now.timestamp():
-        return Verdict(Outcome.ENTITLED, 0, "entitled", summary.entitled_until)
+        return Verdict(Outcome.ENTITLED, 0, Status.NONE, summary.entitled_until)
     if summary.used_up and summary.period == period.id and not premium:
-        return Verdict(Outcome.LIMIT_USED, summary.views, "none")
+        return Verdict(Outcome.LIMIT_USED, summary.views, Status.NONE)
     return None
 
 

@@ -1,0 +1,116 @@
+"""What one view gets, as one typed value: who read, under which rule, with what outcome.
+
+The middleware decides in two pure steps around one store call: which access applies
+(routing.py), then, from the store's verdict, this value. It is what the log line says and
+what analytics count; the response is built from it and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .names import Audience, Prompt
+from .prompts import PromptContext
+from .settings import Access, Config
+from .store import Outcome, Verdict
+
+
+class Who(StrEnum):
+    ANONYMOUS = "anonymous"
+    ACCOUNT = "account"
+    CRAWLER = "crawler"
+
+
+class Result(StrEnum):
+    """The outcome of a view, as analytics and Prometheus label it."""
+
+    BANNER = "banner"
+    LAST_FREE = "last_free"
+    WALLED_LIMIT = "walled_limit"
+    WALLED_PREMIUM = "walled_premium"
+    REGISTER_WALL = "register_wall"
+    ALREADY_READ = "already_read"
+    ENTITLED = "entitled"
+    CRAWLER = "crawler"
+    PREFETCH = "prefetch"
+    DEGRADED = "degraded"  # the store could not answer: on_store_error or the summary decided
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One view, decided. `prompt` is None when the reader gets the article untouched."""
+
+    who: Who
+    access: Access  # the rule that applied: metered or premium
+    result: Result
+    prompt: Prompt | None = None
+    audience: Audience | None = None
+    context: PromptContext | None = None
+
+    @property
+    def walled(self) -> bool:
+        return self.prompt is not None and self.prompt.walls
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        """Ids of the offers the prompt shows."""
+        return self.context.offer_ids if self.context is not None and self.walled else ()
+
+    def describe(self) -> str:
+        """One log line's worth: no reader id, no address."""
+        prompt = self.prompt.value if self.prompt else "-"
+        offers = ",".join(self.offers) or "-"
+        return f"{self.who} {self.access} {self.result} prompt={prompt} offers={offers}"
+
+
+def who_is(signed_in: bool) -> Who:
+    return Who.ACCOUNT if signed_in else Who.ANONYMOUS
+
+
+def decide(
+    verdict: Verdict,
+    *,
+    signed_in: bool,
+    access: Access,
+    config: Config,
+    now: datetime,
+    degraded: bool = False,
+) -> Decision:
+    """The decision for the store's verdict (or the one reached without it, `degraded`)."""
+    who = who_is(signed_in)
+    outcome = verdict.outcome
+    if outcome is Outcome.ALREADY_READ:
+        return Decision(who, access, Result.DEGRADED if degraded else Result.ALREADY_READ)
+    if outcome is Outcome.ENTITLED:
+        return Decision(who, access, Result.DEGRADED if degraded else Result.ENTITLED)
+    limit = config.limit_for(signed_in)
+    left = max(limit - verdict.views, 0)
+    audience = Audience.of(signed_in, verdict.status)
+    context = PromptContext(
+        articles_left=left,
+        limit=limit,
+        limit_used=outcome is Outcome.LIMIT_USED,
+        publication=config.publication,
+        period=config.period,
+        subscribe_url=config.subscribe_url,
+        register_url=config.register_url,
+        offers=tuple(config.offers_for(audience, now.astimezone(config.timezone).date())),
+    )
+    if outcome is Outcome.COUNTED:
+        prompt, result = (
+            (Prompt.METER, Result.BANNER) if left >= 1 else (Prompt.LAST_FREE, Result.LAST_FREE)
+        )
+    elif outcome is Outcome.LIMIT_USED and not signed_in and config.registration_wall:
+        prompt, result = Prompt.REGISTER, Result.REGISTER_WALL
+    elif outcome is Outcome.LIMIT_USED:
+        prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_LIMIT
+    else:
+        prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_PREMIUM
+    return Decision(who, access, Result.DEGRADED if degraded else result, prompt, audience, context)
+
+
+def full_article(who: Who, access: Access, result: Result) -> Decision:
+    """The article as it is: a crawler's view, or an open one while the store is down."""
+    return Decision(who, access, result)

@@ -1,0 +1,66 @@
+"""The strings the paywall shares with ops, templates, Redis and HTTP, each typed once.
+
+Entitlement statuses are what `paywall status` prints and meter.lua returns; audiences are
+what offers name in the YAML; prompts are the template files and their `data-paywall`
+markers; the header is what an upstream sets to override the path rules.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+OVERRIDE_HEADER = "x-paywall"  # X-Paywall: free | metered | premium, on an upstream response
+
+
+class Status(StrEnum):
+    """An account's entitlement at a moment."""
+
+    NONE = "none"
+    TRIAL = "trial"
+    SUBSCRIPTION = "subscription"
+    TRIAL_EXPIRED = "trial_expired"
+    ACCESS_EXPIRED = "access_expired"
+
+    @property
+    def lapsed(self) -> bool:
+        return self in (Status.TRIAL_EXPIRED, Status.ACCESS_EXPIRED)
+
+
+class Audience(StrEnum):
+    """Who an offer is for (`offers[].audience` in the YAML)."""
+
+    ANONYMOUS = "anonymous"
+    REGISTERED = "registered"
+    TRIAL_EXPIRED = "trial_expired"
+    ACCESS_EXPIRED = "access_expired"
+
+    @classmethod
+    def of(cls, signed_in: bool, status: Status) -> Audience:
+        if not signed_in:
+            return cls.ANONYMOUS
+        return cls(status.value) if status.lapsed else cls.REGISTERED
+
+
+class Prompt(StrEnum):
+    """A prompt: its template is `<value>.html`, its marker `data-paywall="<value>"`."""
+
+    METER = "meter"
+    LAST_FREE = "last-free"
+    SUBSCRIBE = "subscribe"
+    TRIAL_EXPIRED = "trial-expired"
+    ACCESS_EXPIRED = "access-expired"
+    REGISTER = "register"
+
+    @property
+    def walls(self) -> bool:
+        """Shown instead of the rest of the article, not above it."""
+        return self not in (Prompt.METER, Prompt.LAST_FREE)
+
+    @classmethod
+    def wall_for(cls, status: Status) -> Prompt:
+        """The wall an account in `status` meets (lapsed readers get a win-back prompt)."""
+        if status is Status.TRIAL_EXPIRED:
+            return cls.TRIAL_EXPIRED
+        if status is Status.ACCESS_EXPIRED:
+            return cls.ACCESS_EXPIRED
+        return cls.SUBSCRIBE

@@ -1,0 +1,38 @@
+"""names.py: the strings shared with ops, templates, Redis and HTTP, each typed once."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from paywall.names import Audience, Prompt, Status
+from paywall.prompts import default_templates_dir
+from paywall.settings import AUDIENCES
+
+
+def test_every_prompt_has_a_shipped_template() -> None:
+    shipped = {path.stem for path in default_templates_dir().glob("*.html")}
+    assert shipped == {prompt.value for prompt in Prompt}
+
+
+def test_walls_are_every_prompt_but_the_meters() -> None:
+    assert {p for p in Prompt if not p.walls} == {Prompt.METER, Prompt.LAST_FREE}
+
+
+def test_lapsed_accounts_get_a_win_back_wall_and_audience() -> None:
+    assert Prompt.wall_for(Status.TRIAL_EXPIRED) is Prompt.TRIAL_EXPIRED
+    assert Prompt.wall_for(Status.ACCESS_EXPIRED) is Prompt.ACCESS_EXPIRED
+    assert Prompt.wall_for(Status.NONE) is Prompt.SUBSCRIBE
+    assert Audience.of(False, Status.ACCESS_EXPIRED) is Audience.ANONYMOUS
+    assert Audience.of(True, Status.TRIAL_EXPIRED) is Audience.TRIAL_EXPIRED
+    assert Audience.of(True, Status.NONE) is Audience.REGISTERED
+
+
+def test_the_yaml_audiences_are_the_enum() -> None:
+    assert AUDIENCES == ("anonymous", "registered", "trial_expired", "access_expired")
+
+
+def test_statuses_meter_lua_returns_are_the_enum() -> None:
+    script = resources.files("paywall.lua").joinpath("meter.lua").read_text(encoding="utf-8")
+    for literal in ("'none'", "'trial_expired'", "'access_expired'"):
+        assert literal in script
+        assert Status(literal.strip("'"))
