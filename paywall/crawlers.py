@@ -12,10 +12,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from .exchange import IPAddress, client_address
+
 logger = logging.getLogger("paywall")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[bool]]
 
 DNS_TIMEOUT_SECONDS = 1.0
@@ -55,7 +56,7 @@ class CrawlerVerifier:
         claimed = [crawler for crawler in crawlers if crawler.claims(user_agent)]
         if not claimed:
             return None
-        address = _address(client)
+        address = client_address(client)
         if address is None:
             return None
         for crawler in claimed:
@@ -97,23 +98,3 @@ async def _reverse_then_forward(address: str, suffixes: tuple[str, ...]) -> bool
         return False
     infos = await loop.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     return any(str(ipaddress.ip_address(info[4][0])) == address for info in infos)
-
-
-def client_network(client: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str | None:
-    """The /24 (IPv4) or /64 (IPv6) a client address belongs to, as text."""
-    address = _address(client)
-    if address is None:
-        return None
-    prefix = v4_prefix if address.version == 4 else v6_prefix
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-
-
-def _address(client: str) -> IPAddress | None:
-    """The client's address; an IPv4-mapped IPv6 one (a dual-stack socket) as IPv4."""
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address

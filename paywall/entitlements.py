@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .identity import Reader
 from .names import Status
-from .store import Reader, entitlement_key
+from .store import entitlement_key
 
 Plan = Literal["trial", "subscription"]
 PLANS: tuple[Plan, ...] = ("trial", "subscription")

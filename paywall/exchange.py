@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import zlib
 
 from starlette.types import Scope
 
-from .crawlers import client_network
+from .names import OVERRIDE_HEADER
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def decompress(body: bytes, coding: str) -> bytes:
@@ -62,4 +65,27 @@ def client_network_of(scope: Scope) -> str | None:
 
 
 def has_override(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(key.lower() == b"x-paywall" for key, _ in headers)
+    return any(key.lower() == _OVERRIDE for key, _ in headers)
+
+
+_OVERRIDE = OVERRIDE_HEADER.encode()
+
+
+def client_network(client: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str | None:
+    """The /24 (IPv4) or /64 (IPv6) a client address belongs to, as text."""
+    address = client_address(client)
+    if address is None:
+        return None
+    prefix = v4_prefix if address.version == 4 else v6_prefix
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def client_address(client: str) -> IPAddress | None:
+    """The client's address; an IPv4-mapped IPv6 one (a dual-stack socket) as IPv4."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -13,9 +13,6 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
-from .store import Reader
-from .summary import SummaryCookie
-
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
 
@@ -33,6 +30,21 @@ def secret_keys(env_name: str) -> list[str]:
             " (comma-separated, the first key signs)"
         )
     return keys
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading: an account when signed in, else the cookie's random id."""
+
+    reader_id: str
+    account: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The Redis Cluster hash tag shared by all of this reader's keys."""
+        if self.account is not None:
+            return "{a:" + self.account + "}"
+        return "{r:" + self.reader_id + "}"
 
 
 @dataclass(frozen=True)
@@ -58,8 +70,6 @@ class ReaderCookie:
         self._needle = name.encode("latin-1") + b"="
         attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
         self._attributes = attributes + ("; Secure" if secure else "")
-        # The reader's last verdict, for outages (paywall/summary.py): same keys, own salt.
-        self.summary = SummaryCookie(keys, name, secure=secure, max_age=max_age)
 
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""

@@ -27,7 +27,7 @@ from .periods import current_period
 from .rewrite import PageCuts
 from .settings import Access, Config
 from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
-from .summary import degraded, summarise
+from .summary import SummaryCookie, degraded, summarise
 
 logger = logging.getLogger("paywall")
 
@@ -38,6 +38,7 @@ class Tools:
 
     store: MeterStore
     cookies: ReaderCookie
+    summaries: SummaryCookie
     crawlers: CrawlerVerifier
     in_flight: InFlight
     pages: PageCuts
@@ -86,7 +87,7 @@ async def _meter(
     period = current_period(config.period, config.timezone, now)
     signed_in = identified.reader.account is not None
     store = tools.store
-    summaries = tools.cookies.summary
+    summaries = tools.summaries
     last, signed_now = summaries.read(scope["headers"])
     try:
         async with tools.in_flight.slot(

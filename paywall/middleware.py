@@ -32,6 +32,7 @@ from .names import OVERRIDE_HEADER
 from .overload import Busy, InFlight
 from .shapes import Shape
 from .store import MeterStore
+from .summary import SummaryCookie
 
 logger = logging.getLogger("paywall")
 
@@ -89,15 +90,19 @@ class PaywallMiddleware:
         """What requests under this config version use (the cookie's name and flags, and the
         page cache's size, may change on reload)."""
         if self._tools_for is None or self._tools_for[0] is not config:
-            cookies = ReaderCookie(
-                self._keys,
-                config.cookie_name,
-                secure=config.cookie_secure,
-                max_age=config.cookie_max_age,
-            )
+            name, secure, max_age = config.cookie_name, config.cookie_secure, config.cookie_max_age
+            cookies = ReaderCookie(self._keys, name, secure=secure, max_age=max_age)
+            # The reader's last verdict, for outages (summary.py): same keys, own salt.
+            summaries = SummaryCookie(self._keys, name, secure=secure, max_age=max_age)
             self._pages.budget = config.page_cache_bytes
             tools = Tools(
-                self.store, cookies, self.crawlers, self.in_flight, self._pages, self._now
+                self.store,
+                cookies,
+                summaries,
+                self.crawlers,
+                self.in_flight,
+                self._pages,
+                self._now,
             )
             self._tools_for = (config, tools)
         return self._tools_for[1]

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from .batch import ScriptBatcher
 from .deadline import LoopLagged, RedisBudget, hard_cap
+from .identity import Reader
 from .names import Status
 from .periods import Period
 
@@ -50,21 +51,6 @@ class Verdict:
     until: int = 0  # ENTITLED only: when the entitlement ends, unix seconds
 
 
-@dataclass(frozen=True)
-class Reader:
-    """Who is reading: an account when signed in, else the cookie's random id."""
-
-    reader_id: str
-    account: str | None = None
-
-    @property
-    def tag(self) -> str:
-        """The Redis Cluster hash tag shared by all of this reader's keys."""
-        if self.account is not None:
-            return "{a:" + self.account + "}"
-        return "{r:" + self.reader_id + "}"
-
-
 class StoreError(Exception):
     """The store could not answer in time or at all."""
 
@@ -85,6 +71,18 @@ def article_id(path: str, key: bytes = b"") -> int:
         path.encode("utf-8", "surrogateescape"), digest_size=4, key=key[:64]
     ).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+# meter.lua's ARGV[1]: what kind of view, and whether a new reader starts with the meter used.
+_METERED, _PREMIUM, _STARTS_USED = "m", "p", "u"
+# meter.lua's ARGV[6]: whether KEYS[2] (the account's entitlement) is meaningful.
+_SIGNED_IN, _ANONYMOUS = "1", "0"
+
+
+def view_mode(*, premium: bool, start_used: bool) -> str:
+    """meter.lua's view mode: "m" metered or "p" premium (never counted), then "u" for a
+    new reader whose meter starts used up (meter.new_readers_per_network)."""
+    return (_PREMIUM if premium else _METERED) + (_STARTS_USED if start_used else "")
 
 
 def meter_key(prefix: str, reader: Reader, period: Period) -> str:
@@ -172,12 +170,12 @@ class MeterStore:
             # Cluster refuse the call while the reader's slot is being migrated.
             keys.append(entitlement_key(self.prefix, reader))
         args = [
-            ("p" if premium else "m") + ("u" if start_used else ""),
+            view_mode(premium=premium, start_used=start_used),
             article_id(path, self.id_key),
             limit,
             period.seconds_left(now),
             int(now.timestamp()),
-            "1" if reader.account is not None else "0",
+            _SIGNED_IN if reader.account is not None else _ANONYMOUS,
             *merge,
         ]
         outcome, views, status, *until = await self._call(lambda: self._script(keys, args))

@@ -39,9 +39,10 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
+from .identity import Reader
 from .names import Status
 from .periods import Period
-from .store import Outcome, Reader, Verdict
+from .store import Outcome, Verdict
 
 _PAYLOAD = re.compile(r"([A-Za-z0-9_-]{12})\.([0-9A-Za-z-]{1,16})\.(\d{1,6})\.([01])\.(\d{1,12})")
 _MAX_COOKIE_VALUE = 256

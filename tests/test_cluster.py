@@ -19,8 +19,9 @@ from redis.asyncio.cluster import RedisCluster
 
 from paywall import PaywallMiddleware
 from paywall.connection import connect
+from paywall.identity import Reader
 from paywall.periods import current_period
-from paywall.store import MeterStore, Outcome, Reader
+from paywall.store import MeterStore, Outcome
 
 from .conftest import ARTICLE_PARAGRAPHS, CONFIG, article_site, client_for
 from .redis_cluster import Cluster, ClusterNode, cluster  # noqa: F401

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from paywall import PaywallMiddleware
-from paywall.crawlers import Crawler, CrawlerVerifier, client_network
+from paywall.crawlers import Crawler, CrawlerVerifier
+from paywall.exchange import client_network
 
 from .conftest import ARTICLE_PARAGRAPHS, CONFIG, article_site
 from .test_middleware import hidden_text_in, prompts

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from paywall.deadline import LoopLagged, RedisBudget, RedisSilent, hard_cap
+from paywall.identity import Reader
 from paywall.periods import current_period
-from paywall.store import MeterStore, Reader, StoreError, StoreOverloaded
+from paywall.store import MeterStore, StoreError, StoreOverloaded
 
 pytestmark = pytest.mark.anyio
 

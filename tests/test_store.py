@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from paywall.identity import Reader
 from paywall.periods import current_period
-from paywall.store import MeterStore, Outcome, Reader, article_id, entitlement_key, meter_key
+from paywall.store import MeterStore, Outcome, article_id, entitlement_key, meter_key
 
 pytestmark = pytest.mark.anyio
 

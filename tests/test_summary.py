@@ -12,9 +12,9 @@ import pytest
 from starlette.middleware.authentication import AuthenticationMiddleware
 
 from paywall import Entitlements, PaywallMiddleware
-from paywall.identity import ReaderCookie
+from paywall.identity import Reader, ReaderCookie
 from paywall.periods import current_period
-from paywall.store import Outcome, Reader, Verdict
+from paywall.store import Outcome, Verdict
 from paywall.summary import Summary, SummaryCookie, binding_of, degraded, summarise
 
 from .conftest import CONFIG, article_site, client_for
