@@ -63,15 +63,15 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not config.store_url:
+    if not config.startup.store_url:
         print(
             f"paywall {args.command}: {args.config} has no store.url; entitlements need a"
             " shared Redis (the embedded store lives inside one process)",
             file=sys.stderr,
         )
         return 1
-    client = connect(config.store_url, timeout=5.0)
-    entitlements = Entitlements(client, config.store_prefix)
+    client = connect(config.startup.store_url, timeout=5.0)
+    entitlements = Entitlements(client, config.startup.store_prefix)
     try:
         if args.command == "grant":
             try:
@@ -130,10 +130,10 @@ def _demo(host: str, port: int, config_path: Path | None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not os.environ.get(config.secret_env, "").strip():
-        os.environ[config.secret_env] = secrets.token_urlsafe(32)
+    if not os.environ.get(config.startup.secret_env, "").strip():
+        os.environ[config.startup.secret_env] = secrets.token_urlsafe(32)
         print(
-            f"paywall demo: {config.secret_env} is not set; using a throwaway signing key"
+            f"paywall demo: {config.startup.secret_env} is not set; using a throwaway signing key"
             " (reader cookies stop being valid when the demo restarts)",
             file=sys.stderr,
         )

@@ -1,33 +1,29 @@
-"""The YAML file ops edit: loading it (see schema.py) and reloading it live."""
+"""The YAML file ops edit: loading it (validation is schema.py's) and reloading it live."""
 
 from __future__ import annotations
 
 import logging
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
-from .schema import load_config
-from .settings import ACCESS_LEVELS, AUDIENCES, Access, Config, Offer, Rule, human_date
-from .yamlsource import ConfigError
-
-__all__ = [
-    "ACCESS_LEVELS",
-    "AUDIENCES",
-    "RELOAD_CHECK_SECONDS",
-    "Access",
-    "Config",
-    "ConfigError",
-    "LiveConfig",
-    "Offer",
-    "Rule",
-    "human_date",
-    "load_config",
-]
+from .schema import build
+from .settings import Config
+from .yamlsource import ConfigError, read_source
 
 logger = logging.getLogger("paywall")
 
 RELOAD_CHECK_SECONDS = 1.0
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate `path`; raises ConfigError listing every problem found."""
+    source = read_source(Path(path))
+    config = build(source)
+    if source.problems or config is None:
+        raise ConfigError(source.problems)
+    return config
 
 
 class LiveConfig:
@@ -54,13 +50,20 @@ class LiveConfig:
 
     def _reload(self) -> None:
         try:
-            self.config = load_config(self.path)
+            config = load_config(self.path)
         except ConfigError as exc:
             logger.error(
                 "paywall: config edit rejected, still serving the last good version:\n%s", exc
             )
-        else:
-            logger.info("paywall: reloaded %s", self.path)
+            return
+        if config.startup != self.config.startup:
+            logger.warning(
+                "paywall: store and cookie.secret_env changes in %s take effect on restart",
+                self.path,
+            )
+            config = replace(config, startup=self.config.startup)
+        self.config = config
+        logger.info("paywall: reloaded %s", self.path)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """Size and content hash of the file and templates: robust to coarse mtimes."""

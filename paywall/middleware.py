@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite, routing, shapes
-from .config import Access, Config, LiveConfig
+from .config import LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
 from .deadline import socket_timeout
@@ -30,13 +30,13 @@ from .identity import Identified, ReaderCookie, article_id_key, secret_keys
 from .metering import Tools, decide_view
 from .names import OVERRIDE_HEADER
 from .overload import Busy, InFlight
+from .settings import ACCESS_LEVELS, Access, Config
 from .shapes import Shape
 from .store import MeterStore
 from .summary import SummaryCookie
 
 logger = logging.getLogger("paywall")
 
-_OVERRIDE_VALUES: frozenset[str] = frozenset({"free", "metered", "premium"})
 # Request headers that would let a metered page come back partial, cached or compressed.
 _UNWANTED_REQUEST_HEADERS = frozenset(
     {
@@ -63,14 +63,14 @@ class PaywallMiddleware:
         self.app = app
         self.live = LiveConfig(config)
         first = self.live.config
-        self._keys = secret_keys(first.secret_env)
-        timeout = socket_timeout(first.store_timeout)  # the budget itself is RedisBudget's
-        client = redis if redis is not None else connect(first.store_url, timeout)
+        self._keys = secret_keys(first.startup.secret_env)
+        timeout = socket_timeout(first.startup.store_timeout)  # the budget itself is RedisBudget's
+        client = redis if redis is not None else connect(first.startup.store_url, timeout)
         self.store = MeterStore(
             client,
-            first.store_prefix,
-            first.store_timeout,
-            first.store_breaker_seconds,
+            first.startup.store_prefix,
+            first.startup.store_timeout,
+            first.startup.store_breaker_seconds,
             id_key=article_id_key(self._keys),
         )
         self.crawlers = CrawlerVerifier()
@@ -216,8 +216,7 @@ class _PaywallResponder:
         if override is not None:
             del headers[OVERRIDE_HEADER]
             value = override.strip().lower()
-            if value in _OVERRIDE_VALUES:
-                access = value  # type: ignore[assignment]
+            access = next((level for level in ACCESS_LEVELS if level == value), access)
         self.start, self.headers = {**message, "headers": headers.raw}, headers
         return access
 

@@ -8,6 +8,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 PeriodName = Literal["month", "week", "day"]
+PERIODS: tuple[PeriodName, ...] = ("month", "week", "day")
 
 # Keys outlive their period a little so a clock a few minutes off never drops a live count.
 EXPIRY_SLACK_SECONDS = 3600

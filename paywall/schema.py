@@ -7,25 +7,33 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .crawlers import Crawler
 from .html import Selector
-from .prompts import load_prompts
-from .settings import ACCESS_LEVELS, AUDIENCES, Config, Offer, Rule, human_date
-from .yamlsource import ConfigError, KeyPath, Source, read_source
+from .periods import PERIODS
+from .prompts import Prompts, load_prompts
+from .settings import (
+    ACCESS_LEVELS,
+    AUDIENCES,
+    ON_STORE_ERROR,
+    Config,
+    Offer,
+    Rule,
+    Startup,
+    human_date,
+)
+from .yamlsource import KeyPath, Source
+
+T = TypeVar("T", bound=str)
 
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate `path`; raises ConfigError listing every problem found."""
-    source = read_source(Path(path))
-    config = _Builder(source).build()
-    if source.problems or config is None:
-        raise ConfigError(source.problems)
-    return config
+def build(source: Source) -> Config | None:
+    """The config `source` describes, or None; every problem is recorded in the source."""
+    return _Builder(source).build()
 
 
 class _Builder:
@@ -84,15 +92,17 @@ class _Builder:
         cookie_name = self.text(cookie, ("cookie", "name"), "paywall_rid")
         if not _COOKIE_NAME.fullmatch(cookie_name):
             self.error(("cookie", "name"), f"{cookie_name!r} is not a valid cookie name")
+        extra_keys = frozenset(key for offer in offers for key in offer.context)
+        prompts, prompt_problems = load_prompts(templates_dir, extra_keys)
         limit = self.integer(meter, ("meter", "limit"), 10)
-        config = dict(
+        config = Config(
             path=self.source.path,
             publication=self.text(top, ("publication",), None),
             limit=limit,
             registered_limit=self.integer(meter, ("meter", "registered_limit"), limit),
             registration_wall=self.boolean(meter, ("meter", "registration_wall"), False),
             new_readers_per_network=self.integer(meter, ("meter", "new_readers_per_network"), 0),
-            period=self.choice(meter, ("meter", "period"), ("month", "week", "day"), "month"),
+            period=self.choice(meter, ("meter", "period"), PERIODS, "month"),
             timezone=timezone,
             default_access=self.choice(content, ("content", "default"), ACCESS_LEVELS, "free"),
             rules=self.rules(content.get("rules", [])),
@@ -109,25 +119,26 @@ class _Builder:
             subscribe_url=self.url(top, ("subscribe_url",), "/subscribe"),
             register_url=self.url(top, ("register_url",), "/signin"),
             templates_dir=templates_dir,
-            store_url=self.text(store, ("store", "url"), "") or None,
-            store_prefix=prefix,
-            store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
-            store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
+            startup=Startup(
+                store_url=self.text(store, ("store", "url"), "") or None,
+                store_prefix=prefix,
+                store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
+                store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
+                secret_env=self.text(cookie, ("cookie", "secret_env"), "PAYWALL_SECRET_KEYS"),
+            ),
             reader_in_flight=self.integer(overload, ("overload", "per_reader"), 4, low=1),
             process_in_flight=self.integer(overload, ("overload", "per_process"), 256, low=1),
             crawlers=self.crawlers(top.get("crawlers", [])),
             cookie_name=cookie_name,
             cookie_secure=self.boolean(cookie, ("cookie", "secure"), True),
             cookie_max_age=self.integer(cookie, ("cookie", "max_age_days"), 365, low=1) * 86400,
-            secret_env=self.text(cookie, ("cookie", "secret_env"), "PAYWALL_SECRET_KEYS"),
-            on_store_error=self.choice(top, ("on_store_error",), ("open", "closed"), "open"),
+            on_store_error=self.choice(top, ("on_store_error",), ON_STORE_ERROR, "open"),
+            prompts=prompts or Prompts({}, ""),
         )
-        extra_keys = frozenset(key for offer in offers for key in offer.context)
-        prompts, problems = load_prompts(templates_dir, extra_keys)
-        self.source.problems.extend(problems)
+        self.source.problems.extend(prompt_problems)
         if self.source.problems or prompts is None:
             return None
-        return Config(prompts=prompts, **config)
+        return config
 
     # -- helpers: each returns a usable default after recording a problem --
 
@@ -169,14 +180,13 @@ class _Builder:
             return default
         return value
 
-    def choice(
-        self, where: dict[str, Any], at: KeyPath, options: tuple[str, ...], default: str
-    ) -> Any:
+    def choice(self, where: dict[str, Any], at: KeyPath, options: tuple[T, ...], default: T) -> T:
         value = where.get(str(at[-1]), default)
-        if value not in options:
-            self.error(at, f"expected one of {' | '.join(options)}, got {value!r}")
-            return default
-        return value
+        for option in options:
+            if value == option:
+                return option
+        self.error(at, f"expected one of {' | '.join(options)}, got {value!r}")
+        return default
 
     def url(self, where: dict[str, Any], at: KeyPath, default: str | None) -> str:
         value = self.text(where, at, default)

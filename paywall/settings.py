@@ -17,6 +17,8 @@ from .prompts import Prompts
 
 Access = Literal["free", "metered", "premium"]
 ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
+OnStoreError = Literal["open", "closed"]
+ON_STORE_ERROR: tuple[OnStoreError, ...] = ("open", "closed")
 AUDIENCES = tuple(audience.value for audience in Audience)
 
 
@@ -41,6 +43,17 @@ class Offer:
             and (self.starts is None or today >= self.starts)
             and (self.ends is None or today <= self.ends)
         )
+
+
+@dataclass(frozen=True)
+class Startup:
+    """The settings read once, when the middleware starts: changing them needs a restart."""
+
+    store_url: str | None
+    store_prefix: str
+    store_timeout: float
+    store_breaker_seconds: int
+    secret_env: str
 
 
 @dataclass(frozen=True)
@@ -70,18 +83,14 @@ class Config:
     subscribe_url: str
     register_url: str
     templates_dir: Path | None
-    store_url: str | None
-    store_prefix: str
-    store_timeout: float
-    store_breaker_seconds: int
+    startup: Startup
     reader_in_flight: int  # views of one reader being metered at once, per process
     process_in_flight: int  # views being metered at once, per process
     crawlers: tuple[Crawler, ...]
     cookie_name: str
     cookie_secure: bool
     cookie_max_age: int
-    secret_env: str
-    on_store_error: Literal["open", "closed"]
+    on_store_error: OnStoreError
     prompts: Prompts = field(repr=False)
 
     def limit_for(self, signed_in: bool) -> int:

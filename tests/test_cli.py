@@ -174,7 +174,7 @@ def test_grant_is_visible_to_the_library(real_store_config: Path) -> None:
             str(real_store_config),
         ]
     )
-    prefix = load_config(real_store_config).store_prefix
+    prefix = load_config(real_store_config).startup.store_prefix
 
     async def status() -> str:
         client = aioredis.from_url(os.environ["PAYWALL_TEST_REDIS_URL"])

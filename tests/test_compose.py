@@ -184,7 +184,7 @@ def test_the_config_it_runs_validates(
         monkeypatch.setenv(variable, value)
     assert main(["check", str(demo_config(service))]) == 0, capsys.readouterr().err
     settings = load_config(demo_config(service))
-    assert settings.store_url == environment(service)["REDIS_URL"]
+    assert settings.startup.store_url == environment(service)["REDIS_URL"]
     assert settings.cookie_secure is False  # the compose demo is plain http
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from paywall.config import RELOAD_CHECK_SECONDS, Config, LiveConfig, human_date, load_config
+from paywall.config import RELOAD_CHECK_SECONDS, LiveConfig, load_config
+from paywall.settings import Config, human_date
 from paywall.yamlsource import ConfigError
 
 from .conftest import CONFIG
@@ -75,7 +76,7 @@ def test_sample_config_loads(config_file: WriteConfig, prefix: str) -> None:
     ]
     assert config.article.text == "article.story"
     assert config.teaser_paragraphs == 2
-    assert config.store_prefix == prefix
+    assert config.startup.store_prefix == prefix
     [offer] = config.offers
     assert offer.id == "trial-3m"
     assert offer.audience == {"anonymous", "registered"}
@@ -106,12 +107,12 @@ def test_defaults(config_file: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> 
     assert config.offers == ()
     assert config.article.text == "article"
     assert config.teaser_paragraphs == 2
-    assert config.store_url is None
-    assert config.store_prefix == "paywall:"
+    assert config.startup.store_url is None
+    assert config.startup.store_prefix == "paywall:"
     assert config.cookie_name == "paywall_rid"
     assert config.cookie_secure is True
     assert config.cookie_max_age == 365 * 86400
-    assert config.secret_env == "PAYWALL_SECRET_KEYS"
+    assert config.startup.secret_env == "PAYWALL_SECRET_KEYS"
     assert config.subscribe_url == "/subscribe"
     assert config.templates_dir is None
     # With no rules every path gets the default access.
@@ -135,13 +136,13 @@ def test_every_setting_can_be_set(config_file: WriteConfig) -> None:
     assert config.default_access == "metered"
     assert config.access_for("/whatever") == "metered"
     assert config.teaser_paragraphs == 1
-    assert config.store_url == "redis://localhost:6379/1"
-    assert config.store_prefix == "nar:"
-    assert config.store_timeout == 0.25
+    assert config.startup.store_url == "redis://localhost:6379/1"
+    assert config.startup.store_prefix == "nar:"
+    assert config.startup.store_timeout == 0.25
     assert config.cookie_name == "nar_rid"
     assert config.cookie_secure is False
     assert config.cookie_max_age == 30 * 86400
-    assert config.secret_env == "NAR_KEYS"
+    assert config.startup.secret_env == "NAR_KEYS"
     assert config.on_store_error == "closed"
     assert config.subscribe_url == "https://example.com/subscribe"
 
@@ -420,9 +421,9 @@ def test_store_url_from_unset_variable_means_no_url(
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     text = base.replace("store:\n", "store:\n  url: ${REDIS_URL}\n")
-    assert load_config(config_file(text)).store_url is None
+    assert load_config(config_file(text)).startup.store_url is None
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/2")
-    assert load_config(config_file(text)).store_url == "redis://cache.internal:6379/2"
+    assert load_config(config_file(text)).startup.store_url == "redis://cache.internal:6379/2"
 
 
 def test_offer_dates_from_the_environment(
@@ -580,6 +581,28 @@ def test_live_config_picks_up_an_edit(
     later = time.monotonic() + RELOAD_CHECK_SECONDS + 1
     monkeypatch.setattr("paywall.config.time.monotonic", lambda: later)
     assert live.current().limit == 8
+
+
+def test_store_and_key_settings_wait_for_a_restart(
+    config_file: WriteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = config_file()
+    live = LiveConfig(path)
+    first = live.current()
+    text = (
+        path.read_text()
+        .replace("  timeout_ms: 1000", "  timeout_ms: 50")
+        .replace("  limit: 3", "  limit: 8")
+    )
+    path.write_text(text, encoding="utf-8")
+    bump(path)
+    live._next_check = 0
+    with caplog.at_level(logging.WARNING, logger="paywall"):
+        now = live.current()
+    assert now.limit == 8  # the rest of the edit is live ...
+    assert now.startup == first.startup  # ... the store's settings are the running ones
+    assert now.startup.store_timeout == 1.0
+    assert "take effect on restart" in caplog.text
 
 
 def test_live_config_without_changes_keeps_the_same_object(config_file: WriteConfig) -> None:

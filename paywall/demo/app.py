@@ -29,10 +29,10 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette:
     """The demo site behind the paywall (configured by `config`), demo accounts seeded."""
     settings = load_config(config)
-    timeout = socket_timeout(settings.store_timeout)
-    client = redis if redis is not None else connect(settings.store_url, timeout)
-    entitlements = Entitlements(client, settings.store_prefix)
-    signing_key = secret_keys(settings.secret_env)[0]
+    timeout = socket_timeout(settings.startup.store_timeout)
+    client = redis if redis is not None else connect(settings.startup.store_url, timeout)
+    entitlements = Entitlements(client, settings.startup.store_prefix)
+    signing_key = secret_keys(settings.startup.secret_env)[0]
     session_key = hashlib.sha256(b"paywall-demo-session:" + signing_key.encode()).hexdigest()
 
     @contextlib.asynccontextmanager
