@@ -200,38 +200,42 @@ async def test_offer_markup_is_shown_as_text(
 
 
 class CountingClient:
-    """Wraps a redis client and counts the commands sent through it, and the round trips:
-    a command sent on its own, or a pipeline's execute."""
+    """Wraps a redis client and records what the store sends through it, the way the store
+    sends it: commands by name (EVALSHA goes through `pipeline().execute_command`, its
+    NOSCRIPT fallback through `script_load`), and round trips, a command sent on its own or
+    a pipeline's execute. `pipelines` holds the commands of each pipeline executed."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.commands: list[str] = []
         self.round_trips = 0
+        self.pipelines: list[list[str]] = []
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
         if name == "pipeline":
             return lambda *args, **kwargs: CountingPipeline(self, attribute(*args, **kwargs))
-        if not callable(attribute) or name == "register_script":
+        if not callable(attribute):
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.commands.append(name)
+            self.commands.append(command_name(name, args))
             self.round_trips += 1
             return attribute(*args, **kwargs)
 
         return call
 
-    def register_script(self, script: str) -> Any:
-        from redis.commands.core import AsyncScript
 
-        return AsyncScript(self, script)
+def command_name(method: str, args: tuple[Any, ...]) -> str:
+    """The command a call sends: `execute_command("EVALSHA", ...)` is "evalsha", `incr` "incr"."""
+    return str(args[0]).lower() if method == "execute_command" and args else method
 
 
 class CountingPipeline:
     def __init__(self, counter: CountingClient, pipeline: Any) -> None:
         self._counter = counter
         self._pipeline = pipeline
+        self._queued: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._pipeline, name)
@@ -239,13 +243,16 @@ class CountingPipeline:
 
             async def execute(*args: Any, **kwargs: Any) -> Any:
                 self._counter.round_trips += 1
+                self._counter.pipelines.append(self._queued)
+                self._queued = []
                 return await attribute(*args, **kwargs)
 
             return execute
 
         def queue(*args: Any, **kwargs: Any) -> Any:
-            command = str(args[0]).lower() if name == "execute_command" else name
+            command = command_name(name, args)
             self._counter.commands.append(command)
+            self._queued.append(command)
             return attribute(*args, **kwargs)
 
         return queue
