@@ -130,34 +130,41 @@ def _hosts(
 ) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     """`[user:password@]host[:port][,host[:port]…]` → the (host, port) list and credentials."""
     userinfo, at, hostlist = netloc.rpartition("@")
-    auth: dict[str, Any] = {}
-    if at:
-        username, colon, password = userinfo.partition(":")
-        if colon:
-            auth["password"] = unquote(password)
-            if username:
-                auth["username"] = unquote(username)
-        elif username:
-            auth["password"] = unquote(username)  # redis://secret@host, as redis-py reads it
-    hosts: list[tuple[str, int]] = []
-    for item in hostlist.split(","):
-        host, port_text = item, ""
-        if item.startswith("["):  # [IPv6]:port
-            host, bracket, rest = item[1:].partition("]")
-            if not bracket or (rest and not rest.startswith(":")):
-                raise ValueError(f"store.url {_safe(url)!r}: bad host {item!r}")
-            port_text = rest[1:]
-        elif ":" in item:
-            host, _, port_text = item.rpartition(":")
-        if not host:
-            raise ValueError(
-                f"store.url {_safe(url)!r}: empty host in {hostlist!r};"
-                " expected host:port[,host:port…]"
-            )
-        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-            raise ValueError(f"store.url {_safe(url)!r}: bad port {port_text!r} for {host}")
-        hosts.append((host, int(port_text) if port_text else default_port))
+    auth = _credentials(userinfo) if at else {}
+    hosts = [_host(url, hostlist, item, default_port) for item in hostlist.split(",")]
     return hosts, auth
+
+
+def _credentials(userinfo: str) -> dict[str, Any]:
+    """`user:password`, `:password` or `password` → redis-py's username and password."""
+    auth: dict[str, Any] = {}
+    username, colon, password = userinfo.partition(":")
+    if colon:
+        auth["password"] = unquote(password)
+        if username:
+            auth["username"] = unquote(username)
+    elif username:
+        auth["password"] = unquote(username)  # redis://secret@host, as redis-py reads it
+    return auth
+
+
+def _host(url: str, hostlist: str, item: str, default_port: int) -> tuple[str, int]:
+    """One `host[:port]` or `[IPv6][:port]` of the host list → (host, port)."""
+    host, port_text = item, ""
+    if item.startswith("["):  # [IPv6]:port
+        host, bracket, rest = item[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"store.url {_safe(url)!r}: bad host {item!r}")
+        port_text = rest[1:]
+    elif ":" in item:
+        host, _, port_text = item.rpartition(":")
+    if not host:
+        raise ValueError(
+            f"store.url {_safe(url)!r}: empty host in {hostlist!r}; expected host:port[,host:port…]"
+        )
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ValueError(f"store.url {_safe(url)!r}: bad port {port_text!r} for {host}")
+    return host, int(port_text) if port_text else default_port
 
 
 def _safe(url: str) -> str:

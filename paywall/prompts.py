@@ -101,26 +101,14 @@ def compile_template(text: str) -> tuple[Node, ...]:
         if match.start() > pos:
             out.append(_literal(text, pos, match.start()))
         pos = match.end()
-        if match.group("triple") is not None or match.group("sigil") == "&":
-            raise TemplateSyntaxError(line, "unescaped output ({{{…}}} or {{&…}}) is not allowed")
-        sigil, name = match.group("sigil"), match.group("name")
+        sigil, name = _tag(match, line)
         if sigil == "!":
             continue
-        if sigil in (">", "="):
-            raise TemplateSyntaxError(
-                line, f"partials and delimiter changes are not supported: {{{{{sigil}{name}}}}}"
-            )
-        if not name or any(c.isspace() for c in name):
-            raise TemplateSyntaxError(line, f"bad placeholder {match.group(0)!r}")
         if sigil in ("#", "^"):
             stack.append((name, sigil == "^", line, out))
             out = []
         elif sigil == "/":
-            if not stack or stack[-1][0] != name:
-                raise TemplateSyntaxError(line, f"{{{{/{name}}}}} closes no open section")
-            opened, inverted, open_line, parent = stack.pop()
-            parent.append(Section(opened, inverted, tuple(out), open_line))
-            out = parent
+            out = _close_section(stack, name, line, out)
         else:
             out.append(Var(name, line))
     if stack:
@@ -128,6 +116,34 @@ def compile_template(text: str) -> tuple[Node, ...]:
     if pos < len(text):
         out.append(_literal(text, pos, len(text)))
     return tuple(root)
+
+
+def _tag(match: re.Match[str], line: int) -> tuple[str, str]:
+    """A tag's sigil ("" for a placeholder, "!" for a comment) and name; raises
+    TemplateSyntaxError for what prompts may not use."""
+    if match.group("triple") is not None or match.group("sigil") == "&":
+        raise TemplateSyntaxError(line, "unescaped output ({{{…}}} or {{&…}}) is not allowed")
+    sigil, name = match.group("sigil"), match.group("name")
+    if sigil == "!":
+        return sigil, name
+    if sigil in (">", "="):
+        raise TemplateSyntaxError(
+            line, f"partials and delimiter changes are not supported: {{{{{sigil}{name}}}}}"
+        )
+    if not name or any(c.isspace() for c in name):
+        raise TemplateSyntaxError(line, f"bad placeholder {match.group(0)!r}")
+    return sigil, name
+
+
+def _close_section(
+    stack: list[tuple[str, bool, int, list[Node]]], name: str, line: int, body: list[Node]
+) -> list[Node]:
+    """`{{/name}}`: the open section becomes a node of its parent, which is returned."""
+    if not stack or stack[-1][0] != name:
+        raise TemplateSyntaxError(line, f"{{{{/{name}}}}} closes no open section")
+    opened, inverted, open_line, parent = stack.pop()
+    parent.append(Section(opened, inverted, tuple(body), open_line))
+    return parent
 
 
 def _literal(text: str, start: int, end: int) -> str:
@@ -219,32 +235,46 @@ def load_prompts(
     if directory is not None:
         if not directory.is_dir():
             return None, [f"{directory}: templates folder does not exist"]
-        for stray in sorted(directory.glob("*.html")):
-            if stray.stem not in PROMPT_NAMES:
-                errors.append(
-                    f"{stray}: not a prompt name; expected one of {', '.join(PROMPT_NAMES)}"
-                )
+        errors.extend(_strays(directory))
     templates: dict[str, tuple[Node, ...]] = {}
-    known = TOP_LEVEL_NAMES
     for name in PROMPT_NAMES:
         path = _pick(directory, default_dir, f"{name}.html")
-        try:
-            nodes = compile_template(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(f"{path}: cannot read: {exc}")
-            continue
-        except TemplateSyntaxError as exc:
-            errors.append(f"{path}:{exc.line}: {exc.message}")
-            continue
-        for line, unknown in unknown_names(nodes, known, OFFER_NAMES | offer_keys):
-            errors.append(f"{path}:{line}: unknown placeholder {{{{{unknown}}}}}: nothing fills it")
-        templates[name] = nodes
+        nodes = _compile_file(path, OFFER_NAMES | offer_keys, errors)
+        if nodes is not None:
+            templates[name] = nodes
     stylesheet = _pick(directory, default_dir, STYLESHEET).read_text(encoding="utf-8")
     if "</style" in stylesheet.lower():
         errors.append(f"{STYLESHEET}: must not contain '</style'")
     if errors:
         return None, errors
     return Prompts(templates, stylesheet), []
+
+
+def _strays(directory: Path) -> list[str]:
+    """An error for each .html file in `directory` that is not a prompt's."""
+    return [
+        f"{stray}: not a prompt name; expected one of {', '.join(PROMPT_NAMES)}"
+        for stray in sorted(directory.glob("*.html"))
+        if stray.stem not in PROMPT_NAMES
+    ]
+
+
+def _compile_file(
+    path: Path, offer_keys: frozenset[str], errors: list[str]
+) -> tuple[Node, ...] | None:
+    """The template at `path`, with its errors added to `errors`; None if it cannot be read
+    or parsed. Its placeholders must be top-level names, or offer keys inside {{#offers}}."""
+    try:
+        nodes = compile_template(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"{path}: cannot read: {exc}")
+        return None
+    except TemplateSyntaxError as exc:
+        errors.append(f"{path}:{exc.line}: {exc.message}")
+        return None
+    for line, unknown in unknown_names(nodes, TOP_LEVEL_NAMES, offer_keys):
+        errors.append(f"{path}:{line}: unknown placeholder {{{{{unknown}}}}}: nothing fills it")
+    return nodes
 
 
 def _pick(directory: Path | None, default_dir: Path, filename: str) -> Path:

@@ -44,7 +44,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "SOAK_CONFIG"
@@ -279,47 +282,62 @@ async def burst(port: int, paths: list[str], headers: dict[str, str]) -> list[tu
     return list(await asyncio.gather(*(read(stream) for stream in streams)))
 
 
-async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tally, float, int]:
-    import httpx
+class Soak:
+    """One run against the demo on `port`: anonymous readers over `--concurrency`
+    connections, the paying accounts, the burst attacker, and Redis restarted midway."""
 
-    from paywall.demo.articles import ARTICLES, METERED
+    def __init__(self, port: int, args: argparse.Namespace, restart: Any) -> None:
+        from paywall.demo.articles import ARTICLES, METERED
 
-    articles = [(a.path, [html.escape(p) for p in a.paragraphs], a.paragraphs) for a in METERED]
-    hidden = {path: [v for p in raw[TEASER:] for v in _variants(p)] for path, _, raw in articles}
-    gated = [
-        (a.path, [html.escape(p) for p in a.paragraphs])
-        for a in ARTICLES
-        if a.access in ("metered", "premium")
-    ]
-    readers = [Reader() for _ in range(args.readers)]
-    tally = Tally()
-    rng = random.Random(args.seed)
-    started = time.monotonic()
-    restarted = False
+        self.port, self.args, self.restart = port, args, restart
+        self.limit: int = args.limit
+        self.requests: int = args.requests
+        self.seconds: float = args.seconds
+        self.articles = [
+            (a.path, [html.escape(p) for p in a.paragraphs], a.paragraphs) for a in METERED
+        ]
+        self.hidden = {
+            path: [v for p in raw[TEASER:] for v in _variants(p)] for path, _, raw in self.articles
+        }
+        self.gated = [
+            (a.path, [html.escape(p) for p in a.paragraphs])
+            for a in ARTICLES
+            if a.access in ("metered", "premium")
+        ]
+        self.readers = [Reader() for _ in range(args.readers)]
+        self.tally = Tally()
+        self.rng = random.Random(args.seed)
+        self.started = time.monotonic()
+        self.restarted = False
 
-    def budget_left() -> bool:
-        return tally.requests < args.requests and time.monotonic() - started < args.seconds
+    def budget_left(self) -> bool:
+        return (
+            self.tally.requests < self.requests and time.monotonic() - self.started < self.seconds
+        )
 
-    async def restart_midway() -> None:
-        nonlocal restarted
-        while budget_left():
-            half_time = time.monotonic() - started >= args.seconds / 2
-            if tally.requests >= args.requests // 2 or half_time:
-                tally.restart_at = time.monotonic()
-                await asyncio.to_thread(restart)
-                tally.restart_done = time.monotonic()
-                restarted = True
+    async def restart_midway(self) -> None:
+        while self.budget_left():
+            half_time = time.monotonic() - self.started >= self.seconds / 2
+            if self.tally.requests >= self.requests // 2 or half_time:
+                self.tally.restart_at = time.monotonic()
+                await asyncio.to_thread(self.restart)
+                self.tally.restart_done = time.monotonic()
+                self.restarted = True
                 return
             await asyncio.sleep(0.05)
 
-    async def one_connection(client: httpx.AsyncClient) -> None:
-        while budget_left():
-            idle = [r for r in rng.sample(readers, min(8, len(readers))) if not r.busy]
+    async def one_connection(self, client: httpx.AsyncClient) -> None:
+        import httpx
+
+        tally = self.tally
+        while self.budget_left():
+            sample = self.rng.sample(self.readers, min(8, len(self.readers)))
+            idle = [r for r in sample if not r.busy]
             if not idle:
                 await asyncio.sleep(0.001)
                 continue
             reader = idle[0]
-            path, paragraphs, _ = rng.choice(articles)
+            path, paragraphs, _ = self.rng.choice(self.articles)
             reader.busy = True
             tally.requests += 1
             headers = reader.header()
@@ -332,11 +350,12 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
                 continue
             tally.latencies.append(time.monotonic() - t0)
             try:
-                classify(reader, path, paragraphs, response)
+                self.classify(reader, path, paragraphs, response)
             finally:
                 reader.busy = False
 
-    def classify(reader: Reader, path: str, paragraphs: list[str], response: Any) -> None:
+    def classify(self, reader: Reader, path: str, paragraphs: list[str], response: Any) -> None:
+        tally = self.tally
         tally.workers[response.headers.get("x-worker-pid", "?")] += 1
         if response.status_code >= 500:
             tally.server_errors += 1
@@ -358,20 +377,23 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
                 tally.unknown += 1
             return
         tally.walled += 1
-        if path not in reader.full and len(reader.full) < args.limit:
+        if path not in reader.full and len(reader.full) < self.limit:
             tally.walled_early += 1
             tally.early_times.append(time.monotonic())
-        if any(v in text for v in hidden[path]):
+        if any(v in text for v in self.hidden[path]):
             tally.leaked += 1
 
-    async def subscriber(client: httpx.AsyncClient, account: str) -> None:
+    async def subscriber(self, client: httpx.AsyncClient, account: str) -> None:
         """A paying reader, signed in through the demo's form, one view at a time."""
+        import httpx
+
+        tally = self.tally
         reader = Reader()
         signin = await client.post("/signin", data={"account": account})
         reader.keep(signin.headers.get_list("set-cookie"))
         assert "session" in reader.cookies, f"demo sign-in failed for {account}"
-        while budget_left():
-            path, paragraphs = rng.choice(gated)
+        while self.budget_left():
+            path, paragraphs = self.rng.choice(self.gated)
             tally.sub_requests += 1
             try:
                 response = await client.get(path, headers=reader.header())
@@ -388,55 +410,65 @@ async def drive(port: int, args: argparse.Namespace, restart: Any) -> tuple[Tall
                 tally.sub_walled += 1
             await asyncio.sleep(0.01)
 
-    async def attacker(client: httpx.AsyncClient) -> None:
+    async def attacker(self, client: httpx.AsyncClient) -> None:
         """A reader past the limit firing bursts of concurrent views of one article each."""
         reader = Reader()
-        for path, _, _ in articles[: args.limit]:  # use the meter up
+        for path, _, _ in self.articles[: self.limit]:  # use the meter up
             response = await client.get(path, headers=reader.header())
             reader.keep(response.headers.get_list("set-cookie"))
-        unread = articles[args.limit :]  # every one of these is walled for this reader
-        while budget_left() and tally.bursts < args.bursts:
-            await asyncio.sleep(args.burst_every)
-            if not budget_left():
+        unread = self.articles[self.limit :]  # every one of these is walled for this reader
+        while self.budget_left() and self.tally.bursts < self.args.bursts:
+            await asyncio.sleep(self.args.burst_every)
+            if not self.budget_left():
                 break
-            tally.bursts += 1
-            paths = [rng.choice(unread)[0] for _ in range(args.burst_size)]
-            for (status, body), path in zip(
-                await burst(port, paths, reader.header()), paths, strict=True
-            ):
-                tally.attack_statuses[status] += 1
-                if status == 0:
-                    tally.attack_errors += 1
-                    continue
-                text = body.decode("utf-8", "replace")
-                if any(v in text for v in hidden[path]):
-                    tally.attack_leaked += 1
-                    if all(p in text for p in dict(gated)[path]):
-                        tally.attack_full += 1
-                elif status == 200:
-                    tally.attack_walled += 1
+            self.tally.bursts += 1
+            paths = [self.rng.choice(unread)[0] for _ in range(self.args.burst_size)]
+            answers = await burst(self.port, paths, reader.header())
+            for (status, body), path in zip(answers, paths, strict=True):
+                self.tally_attack(path, status, body)
 
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        cookies=CookieJar(policy=_NoCookies()),
-        limits=limits,
-        timeout=10.0,
-    ) as client:
-        restarter = asyncio.create_task(restart_midway())
-        accounts = ("subscriber", "trialist")[: args.subscribers]
-        extras = [subscriber(client, account) for account in accounts]
-        if args.bursts > 0:
-            extras.append(attacker(client))
-        await asyncio.gather(*(one_connection(client) for _ in range(args.concurrency)), *extras)
-        restarter.cancel()
-    elapsed = time.monotonic() - started
-    if not restarted:
-        print("note: the run ended before the mid-run Redis restart", file=sys.stderr)
-    over = sum(len(r.full) > args.limit for r in readers)
-    return tally, elapsed, over
+    def tally_attack(self, path: str, status: int, body: bytes) -> None:
+        """One answer to the attacker: walled is right; any hidden text is a leak."""
+        tally = self.tally
+        tally.attack_statuses[status] += 1
+        if status == 0:
+            tally.attack_errors += 1
+            return
+        text = body.decode("utf-8", "replace")
+        if any(v in text for v in self.hidden[path]):
+            tally.attack_leaked += 1
+            if all(p in text for p in dict(self.gated)[path]):
+                tally.attack_full += 1
+        elif status == 200:
+            tally.attack_walled += 1
+
+    async def run(self) -> tuple[Tally, float, int]:
+        """Drive everyone until the budget runs out: (tally, seconds, readers over the limit)."""
+        import httpx
+
+        args = self.args
+        limits = httpx.Limits(
+            max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+        )
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.port}",
+            cookies=CookieJar(policy=_NoCookies()),
+            limits=limits,
+            timeout=10.0,
+        ) as client:
+            restarter = asyncio.create_task(self.restart_midway())
+            accounts = ("subscriber", "trialist")[: args.subscribers]
+            extras = [self.subscriber(client, account) for account in accounts]
+            if args.bursts > 0:
+                extras.append(self.attacker(client))
+            connections = (self.one_connection(client) for _ in range(args.concurrency))
+            await asyncio.gather(*connections, *extras)
+            restarter.cancel()
+        elapsed = time.monotonic() - self.started
+        if not self.restarted:
+            print("note: the run ended before the mid-run Redis restart", file=sys.stderr)
+        over = sum(len(r.full) > self.limit for r in self.readers)
+        return self.tally, elapsed, over
 
 
 def over_limit_meters(port: int, limit: int) -> tuple[int, int]:
@@ -497,7 +529,7 @@ def main() -> int:
         config = folder / "paywall.yaml"
         write_config(config, redis_port, args)
         uvicorn = start_uvicorn(web_port, config, folder / "uvicorn.log")
-        tally, elapsed, over = asyncio.run(drive(web_port, args, restart))
+        tally, elapsed, over = asyncio.run(Soak(web_port, args, restart).run())
         meters, over_meters = over_limit_meters(redis_port, args.limit)
     finally:
         if uvicorn is not None:

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from xml.etree import ElementTree as ET
 
-import html5lib  # type: ignore[import-untyped]
+import html5lib
 
 RUN = 8  # words: the shortest copy the paywall promises to recognise
 _WORD = re.compile(r"\w+")
@@ -333,44 +333,55 @@ def model_cut(root: Element, selector: str, paragraphs: int, max_words: int) -> 
     """All elements matching `selector` outside inert templates are gated; the teaser is
     their content in document order up to the end of the `paragraphs`-th <p>, further
     capped at `max_words` words (split on white space)."""
-    gated = matcher(selector)
-    parent_of = parents(root)
-    teaser: list[str] = []
-    hidden: list[str] = []
-    found: list[str] = []
-    state = {"count": 0}
-
-    def emit(text: str | None) -> None:
-        if text:
-            (teaser if state["count"] < paragraphs else hidden).append(text)
-
-    def walk(element: Element) -> None:
-        for child in element:
-            if is_rendered(child):
-                if local_name(child) == "p" and is_html(child):
-                    found.append(" ".join(_rendered(child)))
-                emit(child.text)
-                walk(child)
-                if local_name(child) == "p" and is_html(child):
-                    state["count"] += 1
-            emit(child.tail)
-
-    def visit(element: Element) -> None:
-        for child in element:
-            if gated(child) and not inside_inert_template(child, parent_of):
-                emit(child.text)
-                walk(child)
-            elif isinstance(child.tag, str) and not (
-                local_name(child) == "template" and "shadowrootmode" not in child.attrib
-            ):
-                visit(child)
-
-    visit(root)
-    teaser_words = " ".join(teaser).split()
+    cutter = _Cutter(root, selector, paragraphs)
+    cutter.visit(root)
+    teaser_words = " ".join(cutter.teaser).split()
+    hidden = cutter.hidden
     if max_words and len(teaser_words) > max_words:
         hidden.insert(0, " ".join(teaser_words[max_words:]))
         teaser_words = teaser_words[:max_words]
-    return Cut(" ".join(teaser_words), " ".join(hidden), found)
+    return Cut(" ".join(teaser_words), " ".join(hidden), cutter.found)
+
+
+class _Cutter:
+    """The walk of `model_cut`: text goes to the teaser until `paragraphs` <p> have ended."""
+
+    def __init__(self, root: Element, selector: str, paragraphs: int) -> None:
+        self.gated = matcher(selector)
+        self.parent_of = parents(root)
+        self.paragraphs = paragraphs
+        self.teaser: list[str] = []
+        self.hidden: list[str] = []
+        self.found: list[str] = []  # rendered text of each gated <p>
+        self.count = 0  # gated <p> ended so far
+
+    def emit(self, text: str | None) -> None:
+        if text:
+            (self.teaser if self.count < self.paragraphs else self.hidden).append(text)
+
+    def walk(self, element: Element) -> None:
+        """Inside gated content: every rendered piece of text, counting paragraphs."""
+        for child in element:
+            if is_rendered(child):
+                paragraph = local_name(child) == "p" and is_html(child)
+                if paragraph:
+                    self.found.append(" ".join(_rendered(child)))
+                self.emit(child.text)
+                self.walk(child)
+                if paragraph:
+                    self.count += 1
+            self.emit(child.tail)
+
+    def visit(self, element: Element) -> None:
+        """Outside gated content: look for it, not inside inert templates."""
+        for child in element:
+            if self.gated(child) and not inside_inert_template(child, self.parent_of):
+                self.emit(child.text)
+                self.walk(child)
+            elif isinstance(child.tag, str) and not (
+                local_name(child) == "template" and "shadowrootmode" not in child.attrib
+            ):
+                self.visit(child)
 
 
 def _rendered(element: Element) -> Iterator[str]:
