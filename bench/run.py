@@ -174,9 +174,9 @@ def load(base: str, scenario: Scenario, seconds: float, connections: int) -> Loa
 
 def memory_per_reader_month(redis_url: str, readers: int, limit: int) -> tuple[float, int]:
     """Bytes of Redis memory per reader at the limit, and MEMORY USAGE of one meter key."""
-    from paywall.identity import new_reader_id
+    from paywall.identity import Reader, new_reader_id
     from paywall.periods import current_period
-    from paywall.store import MeterStore, Reader, meter_key
+    from paywall.store import MeterStore, meter_key
 
     client = redis.Redis.from_url(redis_url)
     client.flushall()

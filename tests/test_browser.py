@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from paywall.config import load_config
 from paywall.demo.app import DEMO_CONFIG
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(
     os.environ.get("PAYWALL_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="paywall-screenshots-")
 )
-VIEWPORT = {"width": 1100, "height": 1400}
+VIEWPORT: ViewportSize = {"width": 1100, "height": 1400}
 BY_PATH = {a.path: a for a in ARTICLES}
 PREMIUM = next(a for a in ARTICLES if a.access == "premium")
 CHROMIUM_ARGS = [

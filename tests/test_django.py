@@ -49,8 +49,9 @@ def session_cookie(user_id: str) -> str:
     session = SessionStore()
     session[SESSION_KEY] = user_id
     session.save()
-    assert session.session_key is not None
-    return session.session_key
+    key: str | None = session.session_key
+    assert key is not None
+    return key
 
 
 async def test_django_users_are_metered_by_account(

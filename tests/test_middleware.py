@@ -81,7 +81,8 @@ async def test_walled_page_keeps_the_publishers_markup_outside_the_article(
         return [part.decode() for part in head + body]
 
     assert outside_article(walled) == outside_article(original)
-    assert walled.find("body/footer").text == "Footer \u00a9"
+    footer = walled.find("body/footer")
+    assert footer is not None and footer.text == "Footer \u00a9"
 
 
 async def test_an_article_already_read_is_free_and_not_counted_again(
@@ -553,9 +554,12 @@ async def test_file_sending_extensions_are_withheld_on_metered_paths(
         await article_site(scope, receive, send)
 
     paywall = PaywallMiddleware(site, config=config_file(), redis=store)
-    extensions = {"http.response.pathsend": {}, "http.response.trailers": {}}
+    extensions: dict[str, dict[str, Any]] = {
+        "http.response.pathsend": {},
+        "http.response.trailers": {},
+    }
     for path in ("/articles/a", "/sponsored/a"):
-        scope = {
+        scope: dict[str, Any] = {
             "type": "http",
             "method": "GET",
             "path": path,

@@ -13,6 +13,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 
 from paywall import Entitlements, PaywallMiddleware
 from paywall.identity import Reader, ReaderCookie
+from paywall.names import Status
 from paywall.periods import current_period
 from paywall.store import Outcome, Verdict
 from paywall.summary import Summary, SummaryCookie, binding_of, degraded, summarise
@@ -31,7 +32,7 @@ LATER = int((NOW + timedelta(days=30)).timestamp())
 
 
 def summary_of(outcome: Outcome, views: int, reader: Reader = ANON, until: int = 0) -> Summary:
-    return summarise(Verdict(outcome, views, "none", until), reader, PERIOD, 3, None)
+    return summarise(Verdict(outcome, views, Status.NONE, until), reader, PERIOD, 3, None)
 
 
 # --- what a verdict becomes -----------------------------------------------------------------
@@ -49,15 +50,21 @@ def test_summaries_of_verdicts() -> None:
 
 def test_verdicts_that_do_not_read_the_meter_keep_its_part_of_the_last_summary() -> None:
     walled = summary_of(Outcome.LIMIT_USED, 3, ACCOUNT)
-    entitled = summarise(Verdict(Outcome.ENTITLED, 0, "trial", LATER), ACCOUNT, PERIOD, 3, walled)
+    entitled = summarise(
+        Verdict(Outcome.ENTITLED, 0, Status.TRIAL, LATER), ACCOUNT, PERIOD, 3, walled
+    )
     assert entitled == Summary(walled.binding, PERIOD.id, 3, True, LATER)
-    premium = summarise(Verdict(Outcome.PREMIUM_WALLED, 0, "none"), ACCOUNT, PERIOD, 3, entitled)
+    premium = summarise(
+        Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), ACCOUNT, PERIOD, 3, entitled
+    )
     assert premium == Summary(walled.binding, PERIOD.id, 3, True, 0)  # the plan is over
     # ... but not another reader's, nor another period's.
-    moved = summarise(Verdict(Outcome.PREMIUM_WALLED, 0, "none"), ANON, PERIOD, 3, walled)
+    moved = summarise(Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), ANON, PERIOD, 3, walled)
     assert not moved.used_up and moved.binding == binding_of(ANON)
     old = Summary(walled.binding, LAST_PERIOD.id, 3, True, 0)
-    assert not summarise(Verdict(Outcome.PREMIUM_WALLED, 0, "x"), ACCOUNT, PERIOD, 3, old).used_up
+    assert not summarise(
+        Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), ACCOUNT, PERIOD, 3, old
+    ).used_up
 
 
 def test_bindings_tell_readers_and_accounts_apart() -> None:

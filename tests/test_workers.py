@@ -157,7 +157,7 @@ def _is_full(text: str) -> bool:
 
 
 def _pid(response: httpx.Response) -> str:
-    pid = response.headers.get("x-worker-pid")
+    pid: str | None = response.headers.get("x-worker-pid")
     assert pid, "no X-Worker-Pid header: is tests.workers_app serving?"
     return pid
 
