@@ -33,17 +33,36 @@ _SENTINEL = ("redis+sentinel", "rediss+sentinel")
 _SENTINEL_OPTIONS = ("sentinel_password", "sentinel_username")
 
 
+def scheme_problem(url: str) -> str | None:
+    """What is wrong with a store URL's scheme, for `paywall check`; None when it is usable."""
+    scheme = url.partition("://")[0].lower()
+    if "://" not in url or scheme not in (
+        *_CLUSTER,
+        *_SENTINEL,
+        "redis",
+        "rediss",
+        "unix",
+        "memory",
+    ):
+        return (
+            f"unknown store URL {_safe(url)!r}: expected redis://, rediss://, unix://,"
+            " redis+cluster://, redis+sentinel:// or memory://"
+        )
+    return None
+
+
 def connect(url: str | None, timeout: float) -> Any:
     """A redis.asyncio client for `url`, or the embedded in-memory store when there is none."""
-    if not url:
+    scheme = url.partition("://")[0].lower() if url else ""
+    if not url or scheme == "memory":
         import fakeredis
 
-        logger.warning(
-            "paywall: no store.url and no redis= client: using the embedded in-memory store;"
-            " counts are not shared between processes and are lost on restart"
-        )
+        if not url:  # memory:// says so on purpose; no store at all may be an oversight
+            logger.warning(
+                "paywall: no store.url and no redis= client: using the embedded in-memory store;"
+                " counts are not shared between processes and are lost on restart"
+            )
         return fakeredis.FakeAsyncRedis()
-    scheme = url.partition("://")[0].lower()
     if scheme in _CLUSTER:
         return _cluster(url, timeout)
     if scheme in _SENTINEL:
@@ -51,7 +70,7 @@ def connect(url: str | None, timeout: float) -> Any:
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError(
             f"store.url {_safe(url)!r}: unknown scheme {scheme!r}; expected redis://,"
-            " rediss://, unix://, redis+cluster:// or redis+sentinel://"
+            " rediss://, unix://, redis+cluster://, redis+sentinel:// or memory://"
         )
     return aioredis.from_url(
         url,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .connection import scheme_problem
 from .crawlers import Crawler
 from .html import Selector
 from .periods import PERIODS
@@ -120,7 +121,7 @@ class _Builder:
             register_url=self.url(top, ("register_url",), "/signin"),
             templates_dir=templates_dir,
             startup=Startup(
-                store_url=self.text(store, ("store", "url"), "") or None,
+                store_url=self.store_url(store),
                 store_prefix=prefix,
                 store_timeout=self.integer(store, ("store", "timeout_ms"), 100, low=1) / 1000,
                 store_breaker_seconds=self.integer(store, ("store", "breaker_seconds"), 5),
@@ -263,6 +264,13 @@ class _Builder:
             name = self.text(entry, (*at, "name"), user_agent)
             crawlers.append(Crawler(name, user_agent.lower(), tuple(networks), suffixes))
         return tuple(crawlers)
+
+    def store_url(self, store: dict[str, Any]) -> str | None:
+        url = self.text(store, ("store", "url"), "").strip()
+        problem = scheme_problem(url) if url else None
+        if problem is not None:
+            self.error(("store", "url"), problem)
+        return url or None
 
     def media_types(self, content: dict[str, Any]) -> tuple[str, ...]:
         at: KeyPath = ("content", "pass_types")

@@ -707,3 +707,9 @@ def test_registration_settings_are_validated(config_file: WriteConfig) -> None:
     message = str(caught.value)
     assert "meter.registered_limit" in message and "meter.registration_wall" in message
     assert "register_url" in message
+
+
+def test_check_refuses_a_store_url_it_cannot_use(config_file: WriteConfig) -> None:
+    text = CONFIG.replace('  prefix: "PREFIX"\n', '  prefix: "PREFIX"\n  url: http://cache:6379\n')
+    with pytest.raises(ConfigError, match=r"store\.url: unknown store URL"):
+        load_config(config_file(text))

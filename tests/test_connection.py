@@ -3,6 +3,7 @@ naming the problem (and never the password). Nothing here connects."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
-from paywall.connection import connect
+from paywall.connection import connect, scheme_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +97,20 @@ def test_errors_never_show_the_password() -> None:
     with pytest.raises(ValueError) as raised:
         connect("redis+cluster://user:hunter2@h:bad/", 0.1)
     assert "hunter2" not in str(raised.value) and "user:***@" in str(raised.value)
+
+
+def test_memory_url_is_the_embedded_store_on_purpose(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="paywall"):
+        client = connect("memory://", 0.1)
+    assert type(client).__module__.startswith("fakeredis")
+    assert "embedded" not in caplog.text  # asked for by name: no warning
+    with caplog.at_level(logging.WARNING, logger="paywall"):
+        connect(None, 0.1)
+    assert "embedded in-memory store" in caplog.text  # nothing configured: say so
+
+
+@pytest.mark.parametrize("url", ["http://cache:6379", "redis//cache", "memcached://cache"])
+def test_check_names_a_store_url_it_cannot_use(url: str) -> None:
+    problem = scheme_problem(url)
+    assert problem is not None and "unknown store URL" in problem
+    assert scheme_problem("redis+sentinel://a:26379/mymaster") is None
