@@ -39,12 +39,6 @@ class HangingClient:
     def __init__(self) -> None:
         self.executed = 0
 
-    def register_script(self, script: str) -> Callable[..., Any]:
-        async def run(keys: Any = None, args: Any = None) -> Any:
-            await asyncio.sleep(30)
-
-        return run
-
     def pipeline(self, transaction: bool = True) -> Any:
         return HangingPipeline(self)
 
