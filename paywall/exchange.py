@@ -50,8 +50,11 @@ def header(scope: Scope, name: bytes) -> str:
 
 
 def is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox)."""
+    """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox), and
+    Next.js's router prefetches (Next-Router-Prefetch, X-Middleware-Prefetch)."""
     for key, value in headers:
+        if key in (b"next-router-prefetch", b"x-middleware-prefetch"):
+            return True
         if key in (b"sec-purpose", b"purpose", b"x-purpose", b"x-moz") and (
             b"prefetch" in value.lower() or b"preview" in value.lower()
         ):

@@ -15,16 +15,27 @@ import base64
 import binascii
 import html
 import re
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 from urllib.parse import unquote
 
 SHINGLE_WORDS = 8
 
-# Scripts written without spaces between words count one character as one word.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+# Scripts written without spaces between words (Chinese, Japanese, Korean, Thai, Lao,
+# Khmer, Burmese) count one character as one word.
+_CJK = (
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+)
 _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
-_TEASER_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
-_STRING_ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|.)")
+# For the teaser's cap: a run of other characters longer than this counts as several
+# words (words joined by dashes or emoji must not make a paragraph one "word").
+_LONGEST_WORD = 12
+_TEASER_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]{{1,{_LONGEST_WORD}}}")
+_REST_OF_WORD = re.compile(f"[^\\s{_CJK}]*(?=\\s|$)")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero widths
+_STRING_ESCAPE = re.compile(r"\\+(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|.)")
+_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
 
@@ -38,14 +49,19 @@ def _unescape_string(match: re.Match[str]) -> str:
 
 
 def normalise(text: str) -> list[str]:
-    """The words of `text`, lower-case, with markup-level encodings undone."""
-    if "&" in text:
-        text = html.unescape(text)
-    if "\\" in text:
-        text = _STRING_ESCAPE.sub(_unescape_string, text)
-    if "%" in text:
-        text = unquote(text)
-    return _TOKEN.findall(text.lower())
+    """The words of `text`, lower-case, with markup-level encodings undone (each up to
+    three times over: JSON in a JavaScript string, a share link through a redirector)."""
+    for _ in range(3):
+        before = text
+        if "&" in text:
+            text = html.unescape(text)
+        if "\\" in text:
+            text = _STRING_ESCAPE.sub(_unescape_string, text)
+        if "%" in text:
+            text = unquote(_PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text))
+        if text == before:
+            break
+    return _TOKEN.findall(_INVISIBLE.sub("", text).lower())
 
 
 def word_count(text: str) -> int:
@@ -59,7 +75,11 @@ def cut_after_words(text: str, words: int) -> tuple[str, str]:
         return "", text
     for count, match in enumerate(_TEASER_WORD.finditer(text), start=1):
         if count == words:
-            return text[: match.end()], text[match.end() :]
+            end = match.end()
+            if len(match.group()) == _LONGEST_WORD:  # finish an ordinary long word
+                rest = _REST_OF_WORD.match(text, end)
+                end = rest.end() if rest is not None and rest.end() - end <= 40 else end
+            return text[:end], text[end:]
     return text, ""
 
 
@@ -72,11 +92,22 @@ def _decoded_runs(text: str) -> Iterable[str]:
                 raw = decode(padded)
             except (binascii.Error, ValueError):
                 continue
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
+            if raw[:2] in (b"\x78\x9c", b"\x78\x01", b"\x78\xda", b"\x1f\x8b"):
+                raw = _inflate(raw)  # compressed state (zlib, gzip)
+            for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+                try:
+                    yield raw.decode(encoding)
+                except UnicodeDecodeError:
+                    continue
+                break
             break
+
+
+def _inflate(raw: bytes) -> bytes:
+    try:
+        return zlib.decompressobj(wbits=47).decompress(raw, 1 << 22)  # at most 4 MiB out
+    except zlib.error:
+        return raw
 
 
 def _shingles(words: list[str]) -> Iterable[int]:
@@ -90,12 +121,39 @@ class HiddenText:
     def __init__(self, hidden: Iterable[str], visible: Iterable[str] = ()) -> None:
         """`hidden` are the pieces of text the reader must not get; runs that also occur in
         `visible` (the teaser, which the reader gets anyway) are not counted as hidden."""
-        runs = set(_shingles(normalise(" ".join(hidden))))
+        # Runs within each piece: a run across two pieces (a tracking pixel's markup, then
+        # the next paragraph) is not article text, and would match page furniture.
+        runs = {run for piece in hidden for run in _shingles(normalise(piece))}
         runs.difference_update(_shingles(normalise(" ".join(visible))))
         self._runs = frozenset(runs)
 
     def __bool__(self) -> bool:
         return bool(self._runs)
+
+    def pieces_holding(self, pieces: Sequence[str]) -> set[int]:
+        """Which of `pieces` (the texts of a page in document order) hold hidden text, a run
+        split over several pieces included: a copy cut up by markup (a <span> per word)
+        is still a copy, and every piece it runs through goes."""
+        if not self._runs:
+            return set()
+        words: list[str] = []
+        owners: list[int] = []
+        for index, piece in enumerate(pieces):
+            found = normalise(piece)
+            words.extend(found)
+            owners.extend([index] * len(found))
+        holding = {
+            owner
+            for start, run in enumerate(_shingles(words))
+            if run in self._runs
+            for owner in owners[start : start + SHINGLE_WORDS]
+        }
+        holding.update(
+            index
+            for index, piece in enumerate(pieces)
+            if index not in holding and self._found_encoded(piece)
+        )
+        return holding
 
     def found_in(self, text: str) -> bool:
         """Does `text` (any text-bearing part of a page) hold a copy of the hidden text?"""
@@ -103,6 +161,12 @@ class HiddenText:
             return False
         if any(run in self._runs for run in _shingles(normalise(text))):
             return True
+        return self._found_encoded(text)
+
+    def _found_encoded(self, text: str) -> bool:
+        """Copies a plain reading misses: split by markup in a string, or in base64."""
+        if len(text) < SHINGLE_WORDS:
+            return False
         # Markup inside a string or attribute (document.write, srcdoc) can split a copy.
         if "<" in text and any(
             run in self._runs for run in _shingles(normalise(_TAG.sub(" ", text)))

@@ -171,7 +171,8 @@ class _PaywallResponder:
         status, content_type = message["status"], self.headers.get("content-type", "")
         config = self.config
         length = self.headers.get("content-length")
-        shape = shapes.shape_of(status, content_type, length, config.pass_types)
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        shape = shapes.shape_of(status, content_type, length, config.pass_types, query)
         if access == "free" or shape is Shape.ASSET:
             await self.send(self.start)
             return
@@ -180,9 +181,8 @@ class _PaywallResponder:
             await self.send(self.start)
             return
         method = self.scope["method"]
-        if method == "HEAD":  # never counted, never a body, never cached as public
-            self.personalise_headers(None)
-            await self.answer(self.start, b"")
+        if method == "HEAD":
+            await self.answer_head()
             return
         if method != "GET":
             access = "premium"  # a POST answered with the article is not a view: no count
@@ -219,6 +219,14 @@ class _PaywallResponder:
             access = next((level for level in ACCESS_LEVELS if level == value), access)
         self.start, self.headers = {**message, "headers": headers.raw}, headers
         return access
+
+    async def answer_head(self) -> None:
+        """A HEAD is never counted, never has a body and is never cached as public; the
+        full page's length is not the reader's business either."""
+        if "content-length" in self.headers:
+            del self.headers["content-length"]
+        self.personalise_headers(None)
+        await self.answer(self.start, b"")
 
     async def answer(self, start: Message, body: bytes) -> None:
         """Send a whole response of our own; anything more from the upstream is dropped."""
@@ -265,7 +273,8 @@ class _PaywallResponder:
         if "no-store" in headers.get("cache-control", "").lower():
             directives.append("no-store")
         headers["cache-control"] = ", ".join(directives)
-        headers.add_vary_header("Cookie")
+        if "cookie" not in headers.get("vary", "").lower():
+            headers.add_vary_header("Cookie")
         for name in ("etag", "last-modified"):
             if name in headers:
                 del headers[name]

@@ -170,12 +170,22 @@ class _Teaser:
         for child in list(_children(node)):
             if self.done:
                 self.hidden.append(_text_of(child))
+                self.hidden.extend(_attribute_texts(child, _LONG_ENOUGH))
                 child.decompose()
             elif child.is_text_node:
                 if prose:
                     self.text(child)
                     after_br = after_br and not (child.text_content or "").strip()
+                else:  # script, template, noscript… text: never shown as the teaser
+                    self.hidden.append(child.text_content or "")
             elif child.is_element_node:
+                # Props, srcdoc and long attributes can carry the article: hidden unless
+                # the teaser shows the same words.
+                self.hidden.extend(_attribute_texts(child, _LONG_ATTRIBUTE, deep=False))
+                if child.tag == "template":  # lazily stamped "continue reading" content
+                    self.hidden.extend(
+                        f.text(deep=True, separator=" ") for f in child.template_fragments()[:1]
+                    )
                 self.walk(child, prose and child.tag not in _NOT_PROSE)
                 if child.tag == "template" and "shadowrootmode" in child.attributes:
                     for shadow_root in child.template_fragments()[:1]:  # rendered, not inert
@@ -271,14 +281,37 @@ def _children(node: LexborNode) -> Iterator[LexborNode]:
         child = child.next
 
 
+_LONG_ENOUGH = 40  # characters: anything shorter holds fewer than 8 words
+_LONG_ATTRIBUTE = 300  # kept elements' attributes this long are checked, like data- ones
+
+
+def _attribute_texts(node: LexborNode, longer_than: int, *, deep: bool = True) -> list[str]:
+    """Attribute values that could hold article text: data-*, srcdoc, and long ones."""
+    nodes = node.traverse() if deep else [node]
+    return [
+        value
+        for element in nodes
+        if element.is_element_node
+        for name, value in element.attributes.items()
+        if value
+        and (len(value) > longer_than or (name.startswith("data-") or name == "srcdoc"))
+        and len(value) >= _LONG_ENOUGH
+    ]
+
+
 def _text_of(node: LexborNode) -> str:
     if node.is_text_node:
         return node.text_content or ""
     if node.is_comment_node:
         return node.comment_content or ""
-    parts = [node.text(deep=True, separator=" ")]
+    # Both readings: words split by markup (<wbr>, a span mid-word) join up without spaces.
+    parts = [node.text(deep=True, separator=" "), node.text(deep=True, separator="")]
     parts.extend(fragment.text(deep=True, separator=" ") for fragment in node.template_fragments())
-    return " ".join(parts)
+    return " \n ".join(parts)
+
+
+def _plain_text_of(node: LexborNode) -> str:
+    return (node.text_content if node.is_text_node else node.comment_content) or ""
 
 
 def _drop_data_attributes(gates: list[LexborNode]) -> None:
@@ -306,20 +339,21 @@ def _remove_copies(tree: LexborHTMLParser, hidden: HiddenText) -> None:
     """Remove every text, comment and attribute value that holds a copy of hidden text."""
     if not hidden:
         return
-    doomed: list[LexborNode] = []
+    texts: list[LexborNode] = []
     for node in _all_nodes(tree.root):
         if node.is_text_node or node.is_comment_node:
             parent = node.parent
             if parent is not None and parent.tag == "script" and _is_json_ld(parent):
                 continue  # rewritten as JSON below, then checked again
-            if hidden.found_in(_text_of(node)):
-                doomed.append(node)
+            texts.append(node)
         elif node.is_element_node:
             for name, value in list(node.attributes.items()):
                 if value and hidden.found_in(value):
                     del node.attrs[name]
-    for node in doomed:
-        node.decompose()
+    # Read in document order as one stream, so a copy cut up by markup is still found.
+    doomed = hidden.pieces_holding([_plain_text_of(node) for node in texts])
+    for index in sorted(doomed):
+        texts[index].decompose()
 
 
 def _is_json_ld(script: LexborNode) -> bool:

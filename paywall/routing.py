@@ -73,10 +73,18 @@ def readings(path: str, raw_path: bytes | None = None) -> list[str] | None:
     return list(found)
 
 
+# A language prefix (Django's i18n_patterns, /fr/…, /pt-br/…) serves the same article.
+_LANGUAGE_PREFIX = re.compile(r"/[A-Za-z]{2}(?:[-_][A-Za-z]{2,4})?(?=/)")
+
+
 def access_of(config: Config, scope: Scope) -> Access:
-    """The most restrictive access any reading of the request path gets from the rules."""
+    """The most restrictive access any reading of the request path gets from the rules,
+    each reading also judged without a leading language prefix."""
     raw_path = scope.get("raw_path")
-    return judge(config, readings(scope["path"], raw_path if isinstance(raw_path, bytes) else None))
+    found = readings(scope["path"], raw_path if isinstance(raw_path, bytes) else None)
+    if found is not None:
+        found += [r[m.end() :] for r in found if (m := _LANGUAGE_PREFIX.match(r)) is not None]
+    return judge(config, found)
 
 
 def judge(config: Config, found: Iterable[str] | None) -> Access:

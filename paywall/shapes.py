@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,11 @@ class Shape(enum.Enum):
 
 
 def shape_of(
-    status: int, content_type: str, content_length: str | None, pass_types: tuple[str, ...]
+    status: int,
+    content_type: str,
+    content_length: str | None,
+    pass_types: tuple[str, ...],
+    query: str = "",
 ) -> Shape:
     if is_view(status, content_type):
         return Shape.PAGE
@@ -41,14 +46,23 @@ def shape_of(
         return Shape.NO_ARTICLE
     if content_length is not None and content_length.strip() == "0":
         return Shape.NO_ARTICLE
-    if type_passes(media_type(content_type), pass_types):
+    if type_passes(media_type(content_type), pass_types, query):
         return Shape.ASSET
     return Shape.OTHER
 
 
-def type_passes(media: str, pass_types: tuple[str, ...]) -> bool:
-    if not media:
+# Types a pass_types pattern may match that can still carry an article's text: SVG is
+# text, and a script answering a JSONP request (?callback=) is the article's data.
+_TEXT_BEARING = frozenset({"image/svg+xml"})
+_SCRIPTS = frozenset({"text/javascript", "application/javascript", "application/x-javascript"})
+_JSONP = re.compile(r"(?:^|&)(?:callback|jsonp|cb)=", re.I)
+
+
+def type_passes(media: str, pass_types: tuple[str, ...], query: str = "") -> bool:
+    if not media or media in _TEXT_BEARING:
         return False  # no Content-Type: it could be anything, an article included
+    if media in _SCRIPTS and _JSONP.search(query):
+        return False
     for pattern in pass_types:
         if pattern.endswith("/*"):
             if media.startswith(pattern[:-1]):

@@ -411,7 +411,6 @@ async def test_other_shapes_and_html_of_one_article_count_once(
     ("status", "content_type", "length"),
     [
         (200, b"image/png", None),
-        (200, b"image/svg+xml", None),
         (200, b"text/css; charset=utf-8", None),
         (200, b"application/javascript", None),
         (200, b"font/woff2", None),

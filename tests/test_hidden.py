@@ -156,9 +156,19 @@ def test_hidden_text_shorter_than_a_run_recognises_nothing() -> None:
     assert not hidden.found_in("Too short to be told from chance.")
 
 
-def test_pieces_are_joined_so_runs_cross_paragraphs() -> None:
+def test_runs_do_not_cross_pieces() -> None:
+    # Page furniture in one piece (a tracking pixel's markup) followed by ordinary words in
+    # the next must not make a run that then matches the start of any paragraph.
     hidden = HiddenText(["The minister resigned on", "Tuesday after the inquiry found"])
-    assert hidden.found_in(RUN)
+    assert not hidden.found_in(RUN)
+    assert HiddenText([HIDDEN]).found_in(RUN)
+
+
+def test_a_copy_cut_up_by_markup_is_found_across_pieces() -> None:
+    hidden = HiddenText([HIDDEN])
+    pieces = ["Related: ", *RUN.split(), " and more."]  # one <span> per word
+    assert hidden.pieces_holding(pieces) == set(range(1, 9))
+    assert hidden.pieces_holding(["minister resigned", "on Tuesday"]) == set()
 
 
 def test_runs_also_in_the_visible_teaser_do_not_count() -> None:
