@@ -118,12 +118,10 @@ def cut_page(data: bytes, content_type: str, options: CutOptions) -> Cut | None:
 
 
 def _gates(tree: LexborHTMLParser, selector: Selector) -> list[LexborNode]:
-    """Every element matching the selector that a browser renders, outermost only. Inert
-    <template> contents are skipped; declarative shadow roots are searched when the
-    document itself has none."""
+    """Every element matching the selector that a browser renders, outermost only: in the
+    document, then in declarative shadow roots (an empty match in the light DOM must not
+    leave the story in a shadow root ungated); inert <template> contents are skipped."""
     found = _outermost(tree.css(selector.text))
-    if found:
-        return found
     for fragment in _shadow_roots(tree.root):
         found.extend(_outermost(fragment.css(selector.text)))
     return found

@@ -239,3 +239,12 @@ async def test_head_tells_nothing_of_the_full_page_and_vary_is_said_once(
     assert "content-length" not in head.headers or head.headers["content-length"] == "0"
     page_view = await walled_reader.get("/articles/y")
     assert page_view.headers.get_list("vary") == ["Cookie"]
+
+
+async def test_an_empty_match_in_the_light_dom_does_not_free_a_shadow_root(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    decoy = '<article class="story"></article>'
+    shadow = f'<div><template shadowrootmode="open">{story(plain(PARAS))}</template></div>'
+    response = await view(walled_reader, site, page(decoy + shadow))
+    assert leaked(response.content) == set()
