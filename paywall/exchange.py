@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
+from collections.abc import Iterable
 
 from starlette.types import Scope
 
@@ -65,6 +66,18 @@ def is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
 def client_network_of(scope: Scope) -> str | None:
     client = scope.get("client")
     return client_network(client[0]) if client else None
+
+
+def cookie_value(headers: Iterable[tuple[bytes, bytes]], needle: bytes) -> bytes | None:
+    """The value of the first cookie whose `name=` is `needle`, unquoted; None if absent."""
+    for key, value in headers:
+        if key != b"cookie" or needle not in value:
+            continue
+        for pair in value.split(b";"):
+            pair = pair.strip()
+            if pair.startswith(needle):
+                return pair[len(needle) :].strip(b'"')
+    return None
 
 
 def has_override(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -142,12 +142,29 @@ class HiddenText:
             found = normalise(piece)
             words.extend(found)
             owners.extend([index] * len(found))
-        holding = {
-            owner
-            for start, run in enumerate(_shingles(words))
-            if run in self._runs
-            for owner in owners[start : start + SHINGLE_WORDS]
-        }
+        covered = [False] * len(words)
+        for start, run in enumerate(_shingles(words)):
+            if run in self._runs:
+                covered[start : start + SHINGLE_WORDS] = [True] * SHINGLE_WORDS
+        # A piece goes when the copy runs through three or more of its words, or covers it
+        # whole with the copy going on at both sides (a word in a <span>): a paragraph that
+        # merely starts with the word the copy next to it would go on with stays.
+        spans: dict[int, list[int]] = {}
+        for position, owner in enumerate(owners):
+            spans.setdefault(owner, []).append(position)
+        holding = set()
+        for owner, positions in spans.items():
+            hits = sum(covered[p] for p in positions)
+            first, last = positions[0], positions[-1]
+            inside = (
+                hits == len(positions)
+                and first > 0
+                and covered[first - 1]
+                and last + 1 < len(covered)
+                and covered[last + 1]
+            )
+            if hits >= 3 or inside:
+                holding.add(owner)
         holding.update(
             index
             for index, piece in enumerate(pieces)

@@ -13,6 +13,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
+from .exchange import cookie_value
+
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
 
@@ -73,7 +75,7 @@ class ReaderCookie:
 
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""
-        raw = self._cookie_value(headers)
+        raw = cookie_value(headers, self._needle)
         payload = self._verify(raw) if raw is not None else None
         if payload is None:
             reader_id = new_reader_id()
@@ -89,16 +91,6 @@ class ReaderCookie:
         """A Set-Cookie header value carrying `payload`, signed with the current key."""
         value = self._signer.sign(payload.encode()).decode()
         return f"{self.name}={value}; {self._attributes}".encode("latin-1")
-
-    def _cookie_value(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-        for key, value in headers:
-            if key != b"cookie" or self._needle not in value:
-                continue
-            for pair in value.split(b";"):
-                pair = pair.strip()
-                if pair.startswith(self._needle):
-                    return pair[len(self._needle) :].strip(b'"')
-        return None
 
     def _verify(self, raw: bytes) -> str | None:
         if len(raw) > _MAX_COOKIE_VALUE:

@@ -39,6 +39,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
+from .exchange import cookie_value
 from .identity import Reader
 from .names import Status
 from .periods import Period
@@ -114,7 +115,7 @@ class SummaryCookie:
     def read(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Summary | None, bool]:
         """The summary the request carries, if valid, and whether it is signed with the
         current key (else it is worth re-signing)."""
-        raw = self._cookie_value(headers)
+        raw = cookie_value(headers, self._needle)
         if raw is None or len(raw) > _MAX_COOKIE_VALUE:
             return None, False
         current = True
@@ -135,13 +136,3 @@ class SummaryCookie:
         """A Set-Cookie header value carrying `summary`, signed with the current key."""
         value = self._signer.sign(summary.payload().encode()).decode()
         return f"{self.name}={value}; {self._attributes}"
-
-    def _cookie_value(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-        for key, value in headers:
-            if key != b"cookie" or self._needle not in value:
-                continue
-            for pair in value.split(b";"):
-                pair = pair.strip()
-                if pair.startswith(self._needle):
-                    return pair[len(self._needle) :].strip(b'"')
-        return None

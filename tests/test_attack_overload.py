@@ -16,10 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,13 +35,13 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from paywall import Entitlements, PaywallMiddleware
 from paywall.identity import ReaderCookie, new_reader_id
 
+from . import servers
 from .conftest import ARTICLE_PARAGRAPHS, CONFIG, SECRET, article_site
 from .overload_app import SignedInByHeader
 from .redis_server import RedisServer, free_port, redis_server  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 10
 STARTUP_SECONDS = 20.0
 _PROMPT = re.compile(rb'data-paywall="([a-z-]+)"')
@@ -158,42 +155,6 @@ def site_config(prefix: str, redis_url: str, on_store_error: str = "open") -> st
     return text + f"on_store_error: {on_store_error}\ncookie:\n  secure: false\n"
 
 
-def start_uvicorn(config: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "PAYWALL_TEST_CONFIG": str(config)}
-    command = [
-        sys.executable, "-m", "uvicorn", "tests.overload_app:app",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"uvicorn exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_uvicorn(proc)
-    pytest.fail(f"uvicorn did not answer within {STARTUP_SECONDS}s:\n{log.read_text()}")
-
-
-def stop_uvicorn(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("overload")
@@ -202,11 +163,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         config = folder / "paywall.yaml"
         config.write_text(site_config(prefix, server.url), encoding="utf-8")
         port = free_port()
-        proc = start_uvicorn(config, folder / "uvicorn.log", port)
+        env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "PAYWALL_TEST_CONFIG": str(config)}
+        command = [
+            sys.executable, "-m", "uvicorn", "tests.overload_app:app",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        log = folder / "uvicorn.log"
+        proc = servers.serve(command, env, log, lambda: answers(port), STARTUP_SECONDS)
         try:
-            yield Site(port, server, prefix, folder / "uvicorn.log")
+            yield Site(port, server, prefix, log)
         finally:
-            stop_uvicorn(proc)
+            servers.stop(proc)
+
+
+def answers(port: int) -> bool:
+    return httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0).status_code == 200
 
 
 async def walled_reader(site: Site) -> str:

@@ -21,9 +21,6 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -37,13 +34,14 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-import redis
 
 from paywall import Entitlements, PaywallMiddleware
 from paywall.config import load_config
 from paywall.exchange import canonical_path
 
+from . import servers
 from .conftest import CONFIG, REAL_REDIS_URL, SECRET, article_page, article_site
+from .redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = re.compile(rb'data-paywall="([\w-]+)"')
@@ -587,12 +585,6 @@ async def test_a_206_of_a_page_marked_premium_on_a_free_path_is_402(
 # Over real HTTP: a real uvicorn serving tests/routes_app.py, real Redis
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Reply:
     status: int
@@ -639,48 +631,6 @@ class Server:
         return Reader(self.port)
 
 
-def _serve(
-    command: list[str], env: dict[str, str], port: int, log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + 20.0
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if Reader(port).get("/").status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    _stop(proc)
-    pytest.fail(f"server did not answer within 20s:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the server alone
-            proc.wait(timeout=5)
-
-
-def _delete_keys(prefix: str) -> None:
-    client = redis.Redis.from_url(str(REAL_REDIS_URL))
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not REAL_REDIS_URL:
@@ -694,18 +644,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     text += "cookie:\n  secure: false\n"
     config = folder / "paywall.yaml"
     config.write_text(text.replace("timeout_ms: 1000", "timeout_ms: 2000"), encoding="utf-8")
-    server = Server(_free_port(), prefix, folder / "uvicorn.log")
+    server = Server(free_port(), prefix, folder / "uvicorn.log")
     env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "PAYWALL_TEST_CONFIG": str(config)}
     command = [
         sys.executable, "-m", "uvicorn", "tests.routes_app:app", "--host", "127.0.0.1",
         "--port", str(server.port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    proc = _serve(command, env, server.port, server.log)
+    proc = servers.serve(
+        command, env, server.log, lambda: Reader(server.port).get("/").status == 200
+    )
     try:
         yield server
     finally:
-        _stop(proc)
-        _delete_keys(prefix)
+        servers.stop(proc)
+        servers.delete_keys(str(REAL_REDIS_URL), prefix)
 
 
 def walled_reader(site: Server) -> Reader:
@@ -851,7 +803,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert 'prefix: "paywall:"' in shipped and "66.249.64.0/19" in shipped
     config = folder / "paywall.yaml"
     config.write_text(shipped.replace('prefix: "paywall:"', f'prefix: "{prefix}"'), "utf-8")
-    server = Server(_free_port(), prefix, folder / "demo.log")
+    server = Server(free_port(), prefix, folder / "demo.log")
     env = {
         **os.environ,
         "PAYWALL_SECRET_KEYS": SECRET,
@@ -863,12 +815,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         sys.executable, "-m", "paywall", "demo", "--config", str(config),
         "--host", "127.0.0.1", "--port", str(server.port),
     ]  # fmt: skip
-    proc = _serve(command, env, server.port, server.log)
+    proc = servers.serve(
+        command, env, server.log, lambda: Reader(server.port).get("/").status == 200
+    )
     try:
         yield server
     finally:
-        _stop(proc)
-        _delete_keys(prefix)
+        servers.stop(proc)
+        servers.delete_keys(str(REAL_REDIS_URL), prefix)
 
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"

@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -24,16 +21,16 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
+from . import servers
 from .conftest import ARTICLE_PARAGRAPHS, CONFIG, REAL_REDIS_URL, SECRET
+from .redis_server import free_port
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(not REAL_REDIS_URL, reason="PAYWALL_TEST_REDIS_URL is not set"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 5
 RAISED_LIMIT = 8
 STARTUP_SECONDS = 15.0
@@ -55,12 +52,6 @@ def _client(port: int, **kwargs: Any) -> httpx.AsyncClient:
         timeout=10.0,
         **kwargs,
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config_text(prefix: str, limit: int) -> str:
@@ -91,35 +82,11 @@ class Server:
         self.limit = limit
 
 
-def _wait_until_serving(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"uvicorn exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"uvicorn did not answer within {STARTUP_SECONDS}s:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # the supervisor stops its workers
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # our own session: uvicorn and its workers
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("workers")
     prefix = f"paywall-test-{uuid.uuid4().hex[:12]}:"
-    srv = Server(_free_port(), folder / "paywall.yaml", prefix, folder / "uvicorn.log")
+    srv = Server(free_port(), folder / "paywall.yaml", prefix, folder / "uvicorn.log")
     srv.write_config(LIMIT)
     env = {**os.environ, "PAYWALL_SECRET_KEYS": SECRET, "PAYWALL_TEST_CONFIG": str(srv.config)}
     command = [
@@ -127,23 +94,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--host", "127.0.0.1", "--port", str(srv.port),
         "--workers", "2", "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    with srv.log.open("wb") as log:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    port = srv.port
+    answers = lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0).status_code == 200  # noqa: E731
+    proc = servers.serve(command, env, srv.log, answers, STARTUP_SECONDS)
     try:
-        _wait_until_serving(proc, srv.port, srv.log)
         yield srv
     finally:
-        _stop(proc)
-        client = redis.Redis.from_url(str(REAL_REDIS_URL))
-        try:
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        servers.stop(proc)
+        servers.delete_keys(str(REAL_REDIS_URL), prefix)
 
 
 def _prompt(response: httpx.Response) -> str | None:
