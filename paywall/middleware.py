@@ -107,10 +107,6 @@ class PaywallMiddleware:
             self._tools_for = (config, tools)
         return self._tools_for[1]
 
-    def cookie(self, config: Config) -> ReaderCookie:
-        """The reader cookie's signer for a config version."""
-        return self.tools(config).cookies
-
     def _now(self) -> datetime:
         return self.clock()  # looked up on each call, so tests can set a fixed clock
 
@@ -156,12 +152,16 @@ class _PaywallResponder:
             await self.finish()
 
     async def send_wrapper(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
+        kind = message["type"]
+        if kind == "http.response.start":
             await self.on_start(message)
-        elif self.state is _State.PASSING or message["type"] != "http.response.body":
+        elif self.state is _State.PASSING:
             await self.send(message)
-        elif self.state is _State.BUFFERING:
-            await self.on_body(message)
+        elif kind == "http.response.body":
+            if self.state is _State.BUFFERING:
+                await self.on_body(message)
+        elif kind not in _BODY_BYPASSING_EXTENSIONS:  # a file sent past us is a body too
+            await self.send(message)
 
     async def on_start(self, message: Message) -> None:
         if self.path_access == "free" and not has_override(message["headers"]):

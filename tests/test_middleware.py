@@ -587,3 +587,38 @@ async def test_a_compressed_page_left_as_it_is_keeps_its_encoding(
         page = await reader.get("/articles/one")  # no gated element: served as it came
     assert page.headers["content-encoding"] == "gzip"
     assert ARTICLE_PARAGRAPHS[-1] in page.text  # httpx decoded it: the bytes were gzip
+
+
+async def test_a_file_sent_past_the_paywall_on_a_page_marked_premium_is_dropped(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    # Starlette's FileResponse uses the pathsend extension when the server offers it; on a
+    # free path the paywall leaves the extension in place, so an upstream that marks the
+    # page premium must not get its file out around the wall.
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"x-paywall", b"premium")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": "/srv/articles/premium.html"})
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/free/x",
+        "raw_path": b"/free/x",
+        "query_string": b"",
+        "headers": [],
+        "client": ("198.51.100.1", 1),
+        "extensions": {"http.response.pathsend": {}},
+    }
+    await paywall(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert b'data-paywall="subscribe"' in sent[1]["body"]
