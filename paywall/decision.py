@@ -2,7 +2,7 @@
 
 The middleware decides in two pure steps around one store call: which access applies
 (routing.py), then, from the store's verdict, this value. It is what the log line says and
-what analytics count; the response is built from it and nothing else.
+what analytics count; with the response's shape and method, it says what the reader gets.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Result(StrEnum):
     ENTITLED = "entitled"
     CRAWLER = "crawler"
     PREFETCH = "prefetch"
-    DEGRADED = "degraded"  # the store could not answer: on_store_error or the summary decided
+    DEGRADED = "degraded"  # the store could not answer and the article was read open
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class Decision:
     prompt: Prompt | None = None
     audience: Audience | None = None
     context: PromptContext | None = None
+    degraded: bool = False  # decided without the store (its summary, or on_store_error)
+
+    @property
+    def label(self) -> str:
+        """The outcome as analytics count it: a view the store could not decide is
+        `degraded`, whatever the reader got."""
+        return Result.DEGRADED.value if self.degraded else self.result.value
 
     @property
     def walled(self) -> bool:
@@ -61,8 +68,12 @@ class Decision:
     def describe(self) -> str:
         """One log line's worth: no reader id, no address."""
         prompt = self.prompt.value if self.prompt else "-"
+        audience = self.audience.value if self.audience else "-"
         offers = ",".join(self.offers) or "-"
-        return f"{self.who} {self.access} {self.result} prompt={prompt} offers={offers}"
+        return (
+            f"{self.who} {self.access} {self.result}{' degraded' if self.degraded else ''}"
+            f" prompt={prompt} audience={audience} offers={offers}"
+        )
 
 
 def who_is(signed_in: bool) -> Who:
@@ -82,9 +93,9 @@ def decide(
     who = who_is(signed_in)
     outcome = verdict.outcome
     if outcome is Outcome.ALREADY_READ:
-        return Decision(who, access, Result.DEGRADED if degraded else Result.ALREADY_READ)
+        return Decision(who, access, Result.ALREADY_READ, degraded=degraded)
     if outcome is Outcome.ENTITLED:
-        return Decision(who, access, Result.DEGRADED if degraded else Result.ENTITLED)
+        return Decision(who, access, Result.ENTITLED, degraded=degraded)
     limit = config.limit_for(signed_in)
     left = max(limit - verdict.views, 0)
     audience = Audience.of(signed_in, verdict.status)
@@ -108,9 +119,4 @@ def decide(
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_LIMIT
     else:
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_PREMIUM
-    return Decision(who, access, Result.DEGRADED if degraded else result, prompt, audience, context)
-
-
-def full_article(who: Who, access: Access, result: Result) -> Decision:
-    """The article as it is: a crawler's view, or an open one while the store is down."""
-    return Decision(who, access, result)
+    return Decision(who, access, result, prompt, audience, context, degraded)

@@ -53,9 +53,13 @@ class Viewed:
     identified: Identified | None
 
 
-async def decide_view(tools: Tools, config: Config, scope: Scope, access: Access) -> Viewed:
-    """Decide one view of a metered or premium article. Raises Busy (429/503) when the
-    reader or the process has too many views in flight, or we were too slow to hear Redis."""
+async def decide_view(
+    tools: Tools, config: Config, scope: Scope, access: Access, *, count: bool = True
+) -> Viewed:
+    """Decide one view of a metered or premium article (`count=False`: never counted, as
+    for a method other than GET: walled like a premium page). Raises Busy (429/503) when
+    the reader or the process has too many views in flight, or we were too slow to hear
+    Redis."""
     client = scope.get("client")
     crawler = await tools.crawlers.verify(
         config.crawlers, header(scope, b"user-agent"), client[0] if client else None
@@ -65,9 +69,11 @@ async def decide_view(tools: Tools, config: Config, scope: Scope, access: Access
     identified = tools.cookies.identify(scope["headers"], account_of(scope))
     signed_in = identified.reader.account is not None
     now = tools.clock()
-    verdict, identified, fault = await _meter(tools, config, scope, identified, access, now)
+    metered_as: Access = access if count else "premium"
+    verdict, identified, fault = await _meter(tools, config, scope, identified, metered_as, now)
     if verdict is None:  # store down, on_store_error: open
-        return Viewed(Decision(who_is(signed_in), access, Result.DEGRADED), identified)
+        decision = Decision(who_is(signed_in), access, Result.DEGRADED, degraded=True)
+        return Viewed(decision, identified)
     decision = decide(
         verdict, signed_in=signed_in, access=access, config=config, now=now, degraded=fault
     )

@@ -24,9 +24,9 @@ from .config import LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
 from .deadline import socket_timeout
-from .decision import Decision, Result, Who
+from .decision import Decision, Result, who_is
 from .exchange import decompress, has_override, header, is_prefetch, utf8_content_type
-from .identity import Identified, ReaderCookie, article_id_key, secret_keys
+from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
 from .metering import Tools, decide_view
 from .names import OVERRIDE_HEADER
 from .overload import Busy, InFlight
@@ -184,13 +184,13 @@ class _PaywallResponder:
         if method == "HEAD":
             await self.answer_head()
             return
-        if method != "GET":
-            access = "premium"  # a POST answered with the article is not a view: no count
         if is_prefetch(self.scope["headers"]):
             await self.refuse_prefetch(access)
             return
         try:
-            viewed = await decide_view(self.tools, config, self.scope, access)
+            # A POST answered with the article is not a view: walled like premium, no count.
+            count = method == "GET"
+            viewed = await decide_view(self.tools, config, self.scope, access, count=count)
         except Busy as busy:  # too many views in flight: 429/503, no article, no count
             logger.debug("paywall: %s view refused: %d %s", access, busy.status, busy)
             await busy.send(self.send)
@@ -257,7 +257,8 @@ class _PaywallResponder:
     async def refuse_prefetch(self, access: Access) -> None:
         """Prefetches and prerenders spend no free view and get no article: a non-2xx answer
         makes the browser drop the speculation and fetch (and meter) the real navigation."""
-        self.decision = Decision(Who.ANONYMOUS, access, Result.PREFETCH)
+        who = who_is(account_of(self.scope) is not None)
+        self.decision = Decision(who, access, Result.PREFETCH)
         logger.debug("paywall: %s", self.decision.describe())
         body = b"Metered articles are not served to prefetch or prerender requests.\n"
         headers = [

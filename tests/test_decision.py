@@ -110,9 +110,13 @@ def test_registration_wall_for_anonymous_readers_only(config_file: Callable[...,
 
 def test_a_decision_reached_without_the_store_says_so(config: Config) -> None:
     decision = decided(config, Outcome.LIMIT_USED, 3, degraded=True)
-    assert decision.result is Result.DEGRADED and decision.prompt is Prompt.SUBSCRIBE
+    assert decision.result is Result.WALLED_LIMIT and decision.prompt is Prompt.SUBSCRIBE
+    assert decision.degraded and decision.label == "degraded"  # counted as degraded
+    assert decided(config, Outcome.LIMIT_USED, 3).label == "walled_limit"
 
 
 def test_the_log_line_names_no_reader(config: Config) -> None:
     line = decided(config, Outcome.LIMIT_USED, 3).describe()
-    assert line == "anonymous metered walled_limit prompt=subscribe offers=trial-3m"
+    assert line == (
+        "anonymous metered walled_limit prompt=subscribe audience=anonymous offers=trial-3m"
+    )

@@ -114,6 +114,18 @@ async def test_a_reader_past_its_bound_is_busy_not_decided(
     assert (await first).decision.result is Result.BANNER
 
 
+async def test_a_post_is_decided_under_its_rule_but_never_counted(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=store)
+    config = paywall.live.current()
+    tools = paywall.tools(config)
+    viewed = await decide_view(tools, config, scope("/articles/form"), "metered", count=False)
+    assert viewed.decision.access == "metered" and viewed.decision.result is Result.WALLED_PREMIUM
+    views = Views(paywall)
+    assert (await views.view("/articles/first")).decision.context.articles_left == 2  # type: ignore[union-attr]
+
+
 async def test_store_down_open_is_a_degraded_full_article(
     config_file: Callable[..., Path],
 ) -> None:
@@ -121,3 +133,4 @@ async def test_store_down_open_is_a_degraded_full_article(
     views = Views(PaywallMiddleware(article_site, config=config_file(text)))
     viewed = await views.view("/articles/a")
     assert viewed.decision.result is Result.DEGRADED and viewed.decision.prompt is None
+    assert viewed.decision.degraded and viewed.decision.label == "degraded"
