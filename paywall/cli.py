@@ -93,7 +93,7 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
         print(f"{args.account}: {status}")
     else:
         ends = until.astimezone(config.timezone) - timedelta(microseconds=1)
-        if status == plan:
+        if not status.lapsed:
             print(f"{args.account}: {status} until {ends:%Y-%m-%d} ({config.timezone})")
         else:
             print(f"{args.account}: {status} ({plan} ended {ends:%Y-%m-%d}, {config.timezone})")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from .identity import Reader
-from .names import Status
+from .names import Plan, Status
 from .store import entitlement_key
 
-Plan = Literal["trial", "subscription"]
-PLANS: tuple[Plan, ...] = ("trial", "subscription")
+PLANS = tuple(plan.value for plan in Plan)
 
 
 class Entitlements:
@@ -24,7 +23,7 @@ class Entitlements:
         self.redis = redis
         self.prefix = prefix
 
-    async def grant(self, account: str, *, plan: Plan, until: datetime) -> None:
+    async def grant(self, account: str, *, plan: Plan | str, until: datetime) -> None:
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
         if until.tzinfo is None:
@@ -47,7 +46,7 @@ class Entitlements:
         plan, _, until = text.partition(" ")
         if plan not in PLANS or not until.isdigit():
             return None, None
-        return plan, datetime.fromtimestamp(int(until), UTC)
+        return Plan(plan), datetime.fromtimestamp(int(until), UTC)
 
     def _key(self, account: str) -> str:
         if not account:
@@ -59,6 +58,4 @@ def status_of(plan: Plan | None, until: datetime | None, now: datetime) -> Statu
     """What a plan ending at `until` means at `now` (meter.lua decides the same in Redis)."""
     if plan is None or until is None:
         return Status.NONE
-    if until > now:
-        return Status(plan)
-    return Status.TRIAL_EXPIRED if plan == "trial" else Status.ACCESS_EXPIRED
+    return Status.of(Plan(plan), active=until > now)

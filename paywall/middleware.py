@@ -240,7 +240,7 @@ class _PaywallResponder:
         as_json = shapes.wants_json(
             header(self.scope, b"accept"), self.headers.get("content-type", "")
         )
-        body, content_type = shapes.refusal(decision.prompt, decision.context.variables(), as_json)
+        body, content_type = shapes.refusal(decision.prompt, decision.context, as_json)
         headers = MutableHeaders(
             raw=[(k, v) for k, v in self.headers.raw if k == b"set-cookie"]  # the site's own
         )

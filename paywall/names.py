@@ -12,6 +12,13 @@ from enum import StrEnum
 OVERRIDE_HEADER = "x-paywall"  # X-Paywall: free | metered | premium, on an upstream response
 
 
+class Plan(StrEnum):
+    """What an entitlement grants (`paywall grant --plan`)."""
+
+    TRIAL = "trial"
+    SUBSCRIPTION = "subscription"
+
+
 class Status(StrEnum):
     """An account's entitlement at a moment."""
 
@@ -24,6 +31,12 @@ class Status(StrEnum):
     @property
     def lapsed(self) -> bool:
         return self in (Status.TRIAL_EXPIRED, Status.ACCESS_EXPIRED)
+
+    @classmethod
+    def of(cls, plan: Plan, active: bool) -> Status:
+        if active:
+            return cls.TRIAL if plan is Plan.TRIAL else cls.SUBSCRIPTION
+        return cls.TRIAL_EXPIRED if plan is Plan.TRIAL else cls.ACCESS_EXPIRED
 
 
 class Audience(StrEnum):
@@ -38,7 +51,11 @@ class Audience(StrEnum):
     def of(cls, signed_in: bool, status: Status) -> Audience:
         if not signed_in:
             return cls.ANONYMOUS
-        return cls(status.value) if status.lapsed else cls.REGISTERED
+        if status is Status.TRIAL_EXPIRED:
+            return cls.TRIAL_EXPIRED
+        if status is Status.ACCESS_EXPIRED:
+            return cls.ACCESS_EXPIRED
+        return cls.REGISTERED
 
 
 class Prompt(StrEnum):

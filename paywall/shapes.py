@@ -7,8 +7,9 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+
+from .names import Prompt
+from .prompts import PromptContext
 
 HTML = "text/html"
 _NO_BODY_STATUSES = frozenset({204, 205})  # never carry a body (RFC 9110)
@@ -83,39 +84,35 @@ def wants_json(accept: str, upstream_type: str) -> bool:
     return any(is_json(media_type(part)) for part in accept.split(","))
 
 
-def reason(prompt: str, context: Mapping[str, Any]) -> str:
+def reason(prompt: Prompt, context: PromptContext) -> str:
     """Why the reader is walled, in the words of the HTML prompts."""
-    if prompt == "trial-expired":
+    if prompt is Prompt.TRIAL_EXPIRED:
         return "Your trial period has expired."
-    if prompt == "access-expired":
-        return f"Your full access to {context['publication']} has expired."
-    if context.get("limitUsed"):
-        limit = context["limit"]
-        return (
-            f"You have read your {limit} free article{context['limit-plural']}"
-            f" this {context['period']}."
-        )
+    if prompt is Prompt.ACCESS_EXPIRED:
+        return f"Your full access to {context.publication} has expired."
+    if context.limit_used:
+        plural = "" if context.limit == 1 else "s"
+        return f"You have read your {context.limit} free article{plural} this {context.period}."
     return "This story is for subscribers."
 
 
-def refusal(prompt: str, context: Mapping[str, Any], as_json: bool) -> tuple[bytes, bytes]:
+def refusal(prompt: Prompt, context: PromptContext, as_json: bool) -> tuple[bytes, bytes]:
     """The body and Content-Type of a 402 for a walled reader: why, and where to subscribe
     (and, on the registration wall, where to register); never any of the article."""
     why = reason(prompt, context)
-    subscribe_url = str(context["subscribe_url"])
     if as_json:
         data: dict[str, str] = {
             "error": "paywall",
-            "prompt": prompt,
+            "prompt": prompt.value,
             "message": why,
-            "subscribe_url": subscribe_url,
+            "subscribe_url": context.subscribe_url,
         }
-        if prompt == "register":
-            data["register_url"] = str(context["register_url"])
+        if prompt is Prompt.REGISTER:
+            data["register_url"] = context.register_url
         body = json.dumps(data, ensure_ascii=False).encode() + b"\n"
         return body, b"application/json"
     lines = [f"Payment required. {why}"]
-    if prompt == "register":
-        lines.append(f"Register for free to keep reading: {context['register_url']}")
-    lines.append(f"Subscribe: {subscribe_url}")
+    if prompt is Prompt.REGISTER:
+        lines.append(f"Register for free to keep reading: {context.register_url}")
+    lines.append(f"Subscribe: {context.subscribe_url}")
     return ("\n".join(lines) + "\n").encode(), b"text/plain; charset=utf-8"

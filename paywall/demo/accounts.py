@@ -12,7 +12,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..entitlements import Entitlements, Plan
+from ..entitlements import Entitlements
+from ..names import Plan
 from .site import page
 
 
@@ -26,13 +27,19 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = (
     DemoAccount("reader", "Registered reader, no subscription (metered by account)", None, 0),
-    DemoAccount("trialist", "On a free trial (full access, no prompts)", "trial", 30),
+    DemoAccount("trialist", "On a free trial (full access, no prompts)", Plan.TRIAL, 30),
     DemoAccount(
-        "trial-ended", "Trial ended last week (sees “Your trial period has expired”)", "trial", -7
+        "trial-ended",
+        "Trial ended last week (sees “Your trial period has expired”)",
+        Plan.TRIAL,
+        -7,
     ),
-    DemoAccount("subscriber", "Subscriber (full access, premium included)", "subscription", 365),
+    DemoAccount("subscriber", "Subscriber (full access, premium included)", Plan.SUBSCRIPTION, 365),
     DemoAccount(
-        "lapsed", "Subscription ended (sees “Your full access … has expired”)", "subscription", -30
+        "lapsed",
+        "Subscription ended (sees “Your full access … has expired”)",
+        Plan.SUBSCRIPTION,
+        -30,
     ),
 )
 
