@@ -30,19 +30,6 @@ def utf8_content_type(content_type: str) -> str:
     return f"{media}; charset=utf-8"
 
 
-def canonical_path(path: str) -> str:
-    """The path with empty, "." and ".." segments resolved, as most routers serve it:
-    "/sponsored/../premium/x" must not match the rules as a sponsored page."""
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if segments:
-                segments.pop()
-        elif segment not in ("", "."):
-            segments.append(segment)
-    return "/" + "/".join(segments)
-
-
 def header(scope: Scope, name: bytes) -> str:
     for key, value in scope["headers"]:
         if key == name:

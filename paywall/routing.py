@@ -95,7 +95,7 @@ def judge(config: Config, found: Iterable[str] | None) -> Access:
         rank = _RANK[config.access_for(reading)]
         if rank > best:
             best = rank
-            if best == 2:
+            if best == len(ACCESS_LEVELS) - 1:  # nothing is stricter
                 break
     return ACCESS_LEVELS[best]
 
