@@ -15,6 +15,7 @@ import base64
 import binascii
 import html
 import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote
@@ -40,6 +41,12 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
 
 
+def strip_markup(text: str) -> str:
+    """`text` with anything that looks like a tag replaced by a space (raw text of a
+    noscript, a srcdoc): markup's URLs and names are not words of an article."""
+    return _TAG.sub(" ", text) if "<" in text else text
+
+
 def _unescape_string(match: re.Match[str]) -> str:
     code = match.group(1) or match.group(2) or match.group(3)
     if code is not None:
@@ -61,7 +68,10 @@ def normalise(text: str) -> list[str]:
             text = unquote(_PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text))
         if text == before:
             break
-    return _TOKEN.findall(_INVISIBLE.sub("", text).lower())
+    text = _INVISIBLE.sub("", text)
+    if not text.isascii():  # one spelling of é, of fullwidth letters (NFKC)
+        text = unicodedata.normalize("NFKC", text)
+    return _TOKEN.findall(text.lower())
 
 
 def word_count(text: str) -> int:
@@ -83,9 +93,15 @@ def cut_after_words(text: str, words: int) -> tuple[str, str]:
     return text, ""
 
 
+# Base64 decoding is bounded: a page (or a reader's comment on it) full of compressed runs
+# must not cost seconds of CPU per walled view.
+MAX_RUNS_PER_TEXT = 16
+MAX_INFLATED = 64 * 1024
+
+
 def _decoded_runs(text: str) -> Iterable[str]:
     """Text hidden in long base64 runs (data URIs, serialised state), where it decodes."""
-    for run in _BASE64_RUN.findall(text):
+    for run in _BASE64_RUN.findall(text)[:MAX_RUNS_PER_TEXT]:
         padded = run + "=" * (-len(run) % 4)
         for decode in (base64.b64decode, base64.urlsafe_b64decode):
             try:
@@ -105,7 +121,7 @@ def _decoded_runs(text: str) -> Iterable[str]:
 
 def _inflate(raw: bytes) -> bytes:
     try:
-        return zlib.decompressobj(wbits=47).decompress(raw, 1 << 22)  # at most 4 MiB out
+        return zlib.decompressobj(wbits=47).decompress(raw, MAX_INFLATED)
     except zlib.error:
         return raw
 

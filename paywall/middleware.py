@@ -172,7 +172,8 @@ class _PaywallResponder:
         config = self.config
         length = self.headers.get("content-length")
         query = self.scope.get("query_string", b"").decode("latin-1")
-        shape = shapes.shape_of(status, content_type, length, config.pass_types, query)
+        method = self.scope["method"]
+        shape = shapes.shape_of(status, content_type, length, config.pass_types, query, method)
         if access == "free" or shape is Shape.ASSET:
             await self.send(self.start)
             return
@@ -180,7 +181,6 @@ class _PaywallResponder:
             self.personalise_headers(None)
             await self.send(self.start)
             return
-        method = self.scope["method"]
         if method == "HEAD":
             await self.answer_head()
             return

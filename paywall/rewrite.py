@@ -24,7 +24,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from . import jsonld
-from .hidden import HiddenText, cut_after_words, word_count
+from .hidden import HiddenText, cut_after_words, strip_markup, word_count
 from .html import Selector, decode_page
 
 logger = logging.getLogger("paywall")
@@ -158,7 +158,8 @@ class _Teaser:
         self.words_left = max_words if max_words > 0 else None
         self.cut_at: LexborNode | None = None
         self.done = paragraphs <= 0
-        self.hidden: list[str] = []
+        self.hidden: list[str] = []  # pieces of hidden text, each searched on its own
+        self.prose: list[str] = []  # the hidden prose, in order: one piece when done
         self.shown: list[str] = []  # the teaser's prose, as the reader sees it
         self.prose_since_end = False  # text since the last paragraph ended
         self.ended_by_blank_line = False  # that end was a <br><br>, not a </p>
@@ -167,32 +168,49 @@ class _Teaser:
         after_br = False
         for child in list(_children(node)):
             if self.done:
-                self.hidden.append(_text_of(child))
-                self.hidden.extend(_attribute_texts(child, _LONG_ENOUGH))
-                child.decompose()
+                self.cut_away(child, prose)
             elif child.is_text_node:
                 if prose:
                     self.text(child)
                     after_br = after_br and not (child.text_content or "").strip()
-                else:  # script, template, noscript… text: never shown as the teaser
-                    self.hidden.append(child.text_content or "")
+                elif _stash(node):  # a noscript fallback, a JSON island: never the teaser
+                    self.hidden.append(strip_markup(child.text_content or ""))
             elif child.is_element_node:
-                # Props, srcdoc and long attributes can carry the article: hidden unless
-                # the teaser shows the same words.
-                self.hidden.extend(_attribute_texts(child, _LONG_ATTRIBUTE, deep=False))
-                if child.tag == "template":  # lazily stamped "continue reading" content
-                    self.hidden.extend(
-                        f.text(deep=True, separator=" ") for f in child.template_fragments()[:1]
-                    )
-                self.walk(child, prose and child.tag not in _NOT_PROSE)
-                if child.tag == "template" and "shadowrootmode" in child.attributes:
-                    for shadow_root in child.template_fragments()[:1]:  # rendered, not inert
-                        self.walk(shadow_root, prose)
+                self.element(child, prose)
                 # A <p>, or a blank line made of <br><br> after some text, ends a paragraph.
                 blank_line = child.tag == "br" and after_br and self.prose_since_end
                 if prose and (child.tag == "p" or blank_line):
                     self.paragraph_ends(child, blank_line)
                 after_br = child.tag == "br" and not after_br
+
+    def element(self, element: LexborNode, prose: bool) -> None:
+        """Walk into an element before the cut. Its data- props and srcdoc, and the content
+        of a template, can carry the article: hidden unless the teaser shows the words."""
+        self.hidden.extend(_attribute_texts(element, kept=True))
+        if element.tag == "template":  # lazily stamped "continue reading" content
+            contents = element.template_fragments()[:1]
+            self.hidden.extend(fragment.text(deep=True, separator=" ") for fragment in contents)
+            if "shadowrootmode" in element.attributes:  # rendered, not inert
+                for shadow_root in contents:
+                    self.walk(shadow_root, prose)
+                return
+        self.walk(element, prose and element.tag not in _NOT_PROSE)
+
+    def cut_away(self, node: LexborNode, prose: bool) -> None:
+        """Remove `node`, after the cut; its prose joins the hidden prose, and what a reader
+        is not shown as prose (scripts, templates, text-bearing attributes) is kept apart,
+        so that page furniture's markup never makes runs with the article's words."""
+        if node.is_text_node:
+            (self.prose if prose else self.hidden).append(node.text_content or "")
+        elif node.is_element_node:
+            joined, apart = _texts(node, prose)
+            self.prose.append(joined)
+            self.hidden.extend(apart)
+            self.hidden.extend(_attribute_texts(node, kept=False))
+        node.decompose()
+
+    def hidden_text(self) -> HiddenText:
+        return HiddenText([*self.hidden, " ".join(self.prose)], self.shown)
 
     def paragraph_ends(self, node: LexborNode, blank_line: bool) -> None:
         if not blank_line and self.ended_by_blank_line and not self.prose_since_end:
@@ -214,7 +232,7 @@ class _Teaser:
             return
         kept, rest = cut_after_words(text, self.words_left)
         self.shown.append(kept)
-        self.hidden.append(rest)
+        self.prose.append(rest)
         node.replace_with(kept + "…") if kept.strip() else node.decompose()
         self.done = True
 
@@ -228,7 +246,7 @@ def _wall(gates: list[LexborNode], paragraphs: int, max_words: int, marker: str)
         for gate in gates:
             teaser.walk(gate)
         _insert_first(prompt_gate, marker)
-        return HiddenText(teaser.hidden)
+        return teaser.hidden_text()
     for gate in gates:
         if not teaser.done:
             prompt_gate = gate
@@ -241,7 +259,7 @@ def _wall(gates: list[LexborNode], paragraphs: int, max_words: int, marker: str)
             teaser.walk(gate)
     if not teaser.done:  # shorter than the teaser: all of it shows, then the prompt
         _insert_last(prompt_gate, marker)
-    return HiddenText(teaser.hidden, teaser.shown)
+    return teaser.hidden_text()
 
 
 def _insert_first(parent: LexborNode, marker: str) -> None:
@@ -280,21 +298,61 @@ def _children(node: LexborNode) -> Iterator[LexborNode]:
 
 
 _LONG_ENOUGH = 40  # characters: anything shorter holds fewer than 8 words
-_LONG_ATTRIBUTE = 300  # kept elements' attributes this long are checked, like data- ones
+# Attributes that hold words a reader may read (not URLs, classes or styles).
+_TEXT_ATTRIBUTES = frozenset(
+    {"alt", "title", "aria-label", "aria-description", "placeholder", "label", "value", "content"}
+)
+# <script> types that hold data, not code: where a page stashes the article for later.
+_DATA_SCRIPT = ("json", "template", "text/x-", "text/html", "text/plain")
 
 
-def _attribute_texts(node: LexborNode, longer_than: int, *, deep: bool = True) -> list[str]:
-    """Attribute values that could hold article text: data-*, srcdoc, and long ones."""
-    nodes = node.traverse() if deep else [node]
-    return [
-        value
-        for element in nodes
-        if element.is_element_node
-        for name, value in element.attributes.items()
-        if value
-        and (len(value) > longer_than or (name.startswith("data-") or name == "srcdoc"))
-        and len(value) >= _LONG_ENOUGH
-    ]
+def _attribute_texts(node: LexborNode, *, kept: bool) -> list[str]:
+    """Attribute values that could hold article text: data- props and srcdoc (on a kept
+    element, only those), and alt, title, aria-label and the like (on a removed subtree)."""
+    nodes = [node] if kept else node.traverse()
+    found = []
+    for element in nodes:
+        if not element.is_element_node:
+            continue
+        for name, value in element.attributes.items():
+            if not value or len(value) < _LONG_ENOUGH:
+                continue
+            if name.startswith("data-") or name == "srcdoc":
+                found.append(strip_markup(value))
+            elif not kept and name in _TEXT_ATTRIBUTES:
+                found.append(value)
+    return found
+
+
+def _stash(element: LexborNode) -> bool:
+    """Does this non-prose element hold text for later (not code a browser runs)?"""
+    if element.tag in ("noscript", "textarea", "template", "xmp"):
+        return True
+    if element.tag == "script":
+        kind = (element.attributes.get("type") or "").lower()
+        return any(marker in kind for marker in _DATA_SCRIPT)
+    return False
+
+
+def _texts(node: LexborNode, prose: bool) -> tuple[str, list[str]]:
+    """The prose text of a subtree, and, apart, the text of what in it is not prose."""
+    joined: list[str] = []
+    apart: list[str] = []
+    for text in node.traverse(include_text=True):
+        if not text.is_text_node:
+            continue
+        parent, in_prose = text.parent, prose
+        while parent is not None and in_prose and parent.mem_id != node.mem_id:
+            in_prose = parent.tag not in _NOT_PROSE
+            parent = parent.parent
+        if in_prose and node.tag not in _NOT_PROSE:
+            joined.append(text.text_content or "")
+        else:
+            apart.append(strip_markup(text.text_content or ""))
+    apart.extend(f.text(deep=True, separator=" ") for f in node.template_fragments())
+    if joined:  # words split by markup (<wbr>, a span mid-word) read both ways
+        apart.append(node.text(deep=True, separator=""))
+    return " ".join(joined), apart
 
 
 def _text_of(node: LexborNode) -> str:

@@ -73,8 +73,10 @@ def readings(path: str, raw_path: bytes | None = None) -> list[str] | None:
     return list(found)
 
 
-# A language prefix (Django's i18n_patterns, /fr/…, /pt-br/…) serves the same article.
-_LANGUAGE_PREFIX = re.compile(r"/[A-Za-z]{2}(?:[-_][A-Za-z]{2,4})?(?=/)")
+# A language prefix (Django's i18n_patterns, /fr/…, /pt-br/…, /zh-Hant-TW/…, /ast/…) serves
+# the same article. Any short first segment is tried: judging /api/articles/x as
+# /articles/x too can only make a path more gated, never less.
+_LANGUAGE_PREFIX = re.compile(r"/[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}(?=/)")
 
 
 def access_of(config: Config, scope: Scope) -> Access:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from urllib.parse import unquote_plus
 
 from .names import Prompt
 from .prompts import PromptContext
@@ -40,6 +41,7 @@ def shape_of(
     content_length: str | None,
     pass_types: tuple[str, ...],
     query: str = "",
+    method: str = "GET",
 ) -> Shape:
     if is_view(status, content_type):
         return Shape.PAGE
@@ -47,7 +49,7 @@ def shape_of(
         return Shape.NO_ARTICLE
     if content_length is not None and content_length.strip() == "0":
         return Shape.NO_ARTICLE
-    if type_passes(media_type(content_type), pass_types, query):
+    if type_passes(media_type(content_type), pass_types, query, method):
         return Shape.ASSET
     return Shape.OTHER
 
@@ -56,14 +58,26 @@ def shape_of(
 # text, and a script answering a JSONP request (?callback=) is the article's data.
 _TEXT_BEARING = frozenset({"image/svg+xml"})
 _SCRIPTS = frozenset({"text/javascript", "application/javascript", "application/x-javascript"})
-_JSONP = re.compile(r"(?:^|&)(?:callback|jsonp|cb)=", re.I)
+# A query parameter that asks for JSONP, in any framework's spelling (callback, _jsonp,
+# jsonpCallback, json.wrf, cb), names percent-decoded, "&" or ";" between them.
+_JSONP_NAME = re.compile(r"callback|jsonp|wrf|^_?cb$", re.I)
 
 
-def type_passes(media: str, pass_types: tuple[str, ...], query: str = "") -> bool:
+def asks_for_jsonp(query: str) -> bool:
+    for pair in re.split(r"[&;]", query):
+        name = unquote_plus(pair.partition("=")[0])
+        if _JSONP_NAME.search(name.strip()):
+            return True
+    return False
+
+
+def type_passes(
+    media: str, pass_types: tuple[str, ...], query: str = "", method: str = "GET"
+) -> bool:
     if not media or media in _TEXT_BEARING:
         return False  # no Content-Type: it could be anything, an article included
-    if media in _SCRIPTS and _JSONP.search(query):
-        return False
+    if media in _SCRIPTS and (asks_for_jsonp(query) or method not in ("GET", "HEAD")):
+        return False  # JSONP: the article's data, whatever the type says
     for pattern in pass_types:
         if pattern.endswith("/*"):
             if media.startswith(pattern[:-1]):

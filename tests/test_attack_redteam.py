@@ -9,6 +9,7 @@ text is not in the bytes at all, whatever a parser makes of them).
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import zlib
@@ -247,4 +248,110 @@ async def test_an_empty_match_in_the_light_dom_does_not_free_a_shadow_root(
     decoy = '<article class="story"></article>'
     shadow = f'<div><template shadowrootmode="open">{story(plain(PARAS))}</template></div>'
     response = await view(walled_reader, site, page(decoy + shadow))
+    assert leaked(response.content) == set()
+
+
+# -- a second pass: harm to honest pages, and what the first fixes let through -------------
+
+CLASSES = "text-lg font-serif leading-relaxed mb-4 text-gray-900 dark:text-gray-100 md:text-xl"
+CDN = "https://cdn.example.com/images/2026/05/12"
+
+
+async def test_urls_and_classes_after_the_cut_do_not_strip_the_page(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    inner = (
+        f'<img src="{CDN}/lead.jpg" alt="Lead">'
+        + "".join(f'<p class="{CLASSES}">{text}</p>' for text in PARAS)
+        + f'<img src="{CDN}/second.jpg" srcset="{CDN}/second-1x.jpg 1x, {CDN}/second-2x.jpg 2x">'
+    )
+    link = "https://www.example.com/news/2026/05/12/budget"
+    after = f'<aside><a href="{link}"><img src="{CDN}/thumb.jpg">B</a></aside>'
+    body = page(story(inner), after=after + f'<div class="{CLASSES}">More</div>')
+    text = (await view(walled_reader, site, body)).text
+    assert f'src="{CDN}/lead.jpg"' in text and f'src="{CDN}/thumb.jpg"' in text
+    assert f'href="{link}"' in text
+    assert text.count(f'class="{CLASSES}"') == 3  # two teaser paragraphs and the aside's div
+
+
+async def test_scripts_in_the_teaser_and_their_twins_elsewhere_are_kept(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    def slot(name: str) -> str:
+        return (
+            "<script>googletag.cmd.push(function() { googletag.display("
+            f"'div-gpt-ad-{name}'); }});</script>"
+        )
+
+    pixel = (
+        '<noscript><img src="https://pixel.example.net/p.gif?u=harbour&amp;v=2" alt=""></noscript>'
+    )
+    inner = plain(PARAS[:1]) + slot("in") + pixel + plain(PARAS[1:])
+    body = page(story(inner), head=pixel, after=slot("side") + pixel)
+    text = (await view(walled_reader, site, body)).text
+    assert "div-gpt-ad-in" in text and "div-gpt-ad-side" in text
+    assert text.count("pixel.example.net") >= 2  # the head's and the sidebar's
+    assert leaked(text.encode()) == set()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["_jsonp=f", "_callback=f", "jsonp_callback=f", "jsonpCallback=f", "json.wrf=f",
+     "%63allback=f", "a=1;callback=f", "cb=f"],
+)  # fmt: skip
+async def test_jsonp_in_any_spelling_is_metered(
+    walled_reader: httpx.AsyncClient, site: Site, query: str
+) -> None:
+    site.content_type = b"application/javascript"
+    site.body = f"f({json.dumps({'body': PARAS})})".encode()
+    answer = await walled_reader.get(f"/articles/api?{query}")
+    assert answer.status_code == 402 and leaked(answer.content) == set()
+
+
+async def test_a_script_answering_a_post_is_metered(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    site.content_type = b"text/javascript"
+    site.body = f"f({json.dumps({'body': PARAS})})".encode()
+    answer = await walled_reader.post("/articles/api", data={"callback": "f"})
+    assert answer.status_code == 402 and leaked(answer.content) == set()
+
+
+@pytest.mark.parametrize("prefix", ["/ast", "/es-419", "/zh-Hant-TW", "/sr-Latn-RS"])
+def test_longer_language_tags_do_not_free_a_gated_path(
+    config_file: Callable[..., Path], prefix: str
+) -> None:
+    config = load_config(config_file())
+    path = f"{prefix}/premium/5/"
+    assert access_of(config, {"path": path, "raw_path": path.encode()}) == "premium"
+
+
+async def test_an_article_of_short_lines_is_recognised_in_its_copy(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    lines = [
+        f"Q{n}: Why secret{n} matters?" if n % 2 else f"A{n}: Because secret{n}." for n in range(12)
+    ]
+    data = json.dumps({"props": {"lines": lines}})
+    body = page(
+        story(plain(lines)),
+        after=f'<script id="__NEXT_DATA__" type="application/json">{data}</script>',
+    )
+    response = await view(walled_reader, site, body)
+    shown = set(re.findall(r"secret\d+", response.text))
+    assert shown <= {"secret0", "secret1"}
+
+
+async def test_a_copy_in_another_unicode_form_is_recognised(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    import unicodedata
+
+    french = [
+        f"Le ministre a quitté secret{n} après une enquête détaillée sur le budget de l'été"
+        for n in range(8)
+    ]
+    copy = unicodedata.normalize("NFD", " ".join(french))
+    body = page(story(plain(french)), after=f'<div data-copy="{html.escape(copy)}"></div>')
+    response = await view(walled_reader, site, body)
     assert leaked(response.content) == set()

@@ -200,3 +200,16 @@ def test_short_cjk_copy_of_a_full_run_is_found() -> None:
     copy = "首相は火曜日に辞任を表明し"  # 13 characters, 13 words
     assert len(normalise(copy)) >= SHINGLE_WORDS
     assert hidden.found_in(copy)
+
+
+def test_base64_decoding_is_bounded() -> None:
+    import base64
+    import zlib
+
+    from paywall.hidden import MAX_INFLATED, _decoded_runs
+
+    bomb = base64.b64encode(zlib.compress(b"a b " * 1_000_000, 9)).decode()
+    decoded = list(_decoded_runs(bomb))
+    assert decoded and sum(len(text) for text in decoded) <= MAX_INFLATED
+    many = " ".join(base64.b64encode(f"run {n} ".encode() * 20).decode() for n in range(100))
+    assert len(list(_decoded_runs(many))) <= 16
