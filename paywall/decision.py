@@ -1,6 +1,6 @@
 """What one view gets, as one typed value: who read, under which rule, with what outcome.
 
-The middleware decides in two pure steps around one store call: which access applies
+The middleware decides in two pure steps around the store's verdict: which access applies
 (routing.py), then, from the store's verdict, this value. It is what the log line says and
 what analytics count; with the response's shape and method, it says what the reader gets.
 """

@@ -1,8 +1,9 @@
-"""The way down for one view: who is reading, one store call, the decision.
+"""The way down for one view: who is reading, the meter in Redis, the decision.
 
 `decide_view` is everything between the rule (routing.py) and the response: a verified
-crawler reads in full; anyone else is identified by cookie or account and metered in one
-round trip, within the bounds on views in flight; when the store cannot answer, the
+crawler reads in full; anyone else is identified by cookie or account and metered by one
+EVALSHA (after SMEMBERS on a first sign-in, or the new-reader count when that cap is on),
+within the bounds on views in flight; when the store cannot answer, the
 reader's signed summary or `on_store_error` decides. What comes out is one `Decision`.
 """
 

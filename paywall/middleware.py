@@ -1,7 +1,7 @@
 """The ASGI glue: judge each request's path, decide each view, rewrite the page on its way out.
 
 The way down: the rule for the path (routing.py), then, when the upstream answers with
-something a reader could read, one decision (metering.py: identity, one store call,
+something a reader could read, one decision (metering.py: identity, the meter in Redis;
 decision.py). The way back up: the response as that decision says (this module, with
 rewrite.py for pages). Each request is one `_PaywallResponder` with one state field.
 """

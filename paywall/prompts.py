@@ -1,7 +1,7 @@
-"""The prompt fragments: a small, strict Mustache compiler and the set of five templates.
+"""The prompt fragments: a small, strict Mustache compiler and the set of templates.
 
 Templates are compiled once when the config loads. Every placeholder is checked
-against the names the middleware fills, so a reader never sees a raw `{{name}}`;
+against the variables `PromptContext` fills, so a reader never sees a raw `{{name}}`;
 all output is HTML-escaped, and unescaped tags (`{{{x}}}`, `{{&x}}`) are refused.
 """
 

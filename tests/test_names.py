@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
-from paywall.names import Audience, Prompt, Status
+from paywall.names import Audience, Plan, Prompt, Status
 from paywall.prompts import default_templates_dir
 from paywall.settings import AUDIENCES
 
@@ -27,12 +28,18 @@ def test_lapsed_accounts_get_a_win_back_wall_and_audience() -> None:
     assert Audience.of(True, Status.NONE) is Audience.REGISTERED
 
 
-def test_the_yaml_audiences_are_the_enum() -> None:
-    assert AUDIENCES == ("anonymous", "registered", "trial_expired", "access_expired")
+def test_the_audiences_ops_write_in_the_yaml_keep_their_names() -> None:
+    # The YAML's offers[].audience values are a public contract: renaming an enum value
+    # would break every config that names it.
+    names = [audience.value for audience in Audience]
+    assert names == ["anonymous", "registered", "trial_expired", "access_expired"]
+    assert AUDIENCES == tuple(names)
 
 
 def test_statuses_meter_lua_returns_are_the_enum() -> None:
     script = resources.files("paywall.lua").joinpath("meter.lua").read_text(encoding="utf-8")
-    for literal in ("'none'", "'trial_expired'", "'access_expired'"):
-        assert literal in script
-        assert Status(literal.strip("'"))
+    assigned = set(re.findall(r"status = '(\w+)'", script))  # every status the script sets
+    assert assigned == {"none", "trial_expired", "access_expired"}
+    assert all(Status(name) for name in assigned)
+    # An entitled reader's status is its plan, read from the entitlement: a Plan value.
+    assert {plan.value for plan in Plan} == {Status.TRIAL.value, Status.SUBSCRIPTION.value}
