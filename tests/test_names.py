@@ -33,7 +33,7 @@ def test_the_audiences_ops_write_in_the_yaml_keep_their_names() -> None:
     # would break every config that names it.
     names = [audience.value for audience in Audience]
     assert names == ["anonymous", "registered", "trial_expired", "access_expired"]
-    assert AUDIENCES == tuple(names)
+    assert tuple(names) == AUDIENCES
 
 
 def test_statuses_meter_lua_returns_are_the_enum() -> None:
