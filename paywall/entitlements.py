@@ -7,6 +7,7 @@ from typing import Any
 
 from .identity import Reader
 from .names import Plan, Status
+from .settings import DEFAULT_PREFIX
 from .store import entitlement_key
 
 PLANS = tuple(plan.value for plan in Plan)
@@ -19,7 +20,7 @@ class Entitlements:
     passed is how a lapsed trial or subscription is recorded (and prompted).
     """
 
-    def __init__(self, redis: Any, prefix: str = "paywall:") -> None:
+    def __init__(self, redis: Any, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis
         self.prefix = prefix
 

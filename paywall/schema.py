@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .connection import scheme_problem
 from .crawlers import Crawler
 from .html import Selector
+from .names import Audience
 from .periods import PERIODS
 from .prompts import Prompts, load_prompts
 from .settings import (
     ACCESS_LEVELS,
     AUDIENCES,
+    DEFAULT_PREFIX,
     ON_STORE_ERROR,
     Config,
     Offer,
@@ -86,7 +88,7 @@ class _Builder:
         )
         timezone = self.timezone(meter)
         offers = self.offers(top.get("offers", []), timezone)
-        prefix = self.text(store, ("store", "prefix"), "paywall:")
+        prefix = self.text(store, ("store", "prefix"), DEFAULT_PREFIX)
         if "{" in prefix or "}" in prefix:
             self.error(("store", "prefix"), "must not contain { or } (they are Redis hash tags)")
         templates_dir = self.templates_dir(top)
@@ -339,18 +341,21 @@ class _Builder:
             offers.append(Offer(offer_id, self.audience(item, at), starts, ends, context))
         return tuple(offers)
 
-    def audience(self, item: dict[str, Any], at: KeyPath) -> frozenset[str]:
+    def audience(self, item: dict[str, Any], at: KeyPath) -> frozenset[Audience]:
         value = item.get("audience", list(AUDIENCES))
         if not isinstance(value, list) or not value:
             self.error((*at, "audience"), f"expected a list drawn from {', '.join(AUDIENCES)}")
             return frozenset()
+        found = set()
         for index, name in enumerate(value):
-            if name not in AUDIENCES:
+            if name in AUDIENCES:
+                found.add(Audience(name))
+            else:
                 self.error(
                     (*at, "audience", index),
                     f"unknown audience {name!r}; expected one of {', '.join(AUDIENCES)}",
                 )
-        return frozenset(value)
+        return frozenset(found)
 
     def day(self, item: dict[str, Any], at: KeyPath) -> date | None:
         value = item.get(str(at[-1]))

@@ -20,6 +20,7 @@ ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
 OnStoreError = Literal["open", "closed"]
 ON_STORE_ERROR: tuple[OnStoreError, ...] = ("open", "closed")
 AUDIENCES = tuple(audience.value for audience in Audience)
+DEFAULT_PREFIX = "paywall:"  # store.prefix: every key the paywall writes starts with it
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,12 @@ class Rule:
 @dataclass(frozen=True)
 class Offer:
     id: str
-    audience: frozenset[str]
+    audience: frozenset[Audience]
     starts: date | None
     ends: date | None
     context: dict[str, Any]  # what templates see: id, headline, url, ends, extra keys
 
-    def shown(self, audience: str, today: date) -> bool:
+    def shown(self, audience: Audience, today: date) -> bool:
         return (
             audience in self.audience
             and (self.starts is None or today >= self.starts)
@@ -103,7 +104,7 @@ class Config:
                 return rule.access
         return self.default_access
 
-    def offers_for(self, audience: str, today: date) -> list[dict[str, Any]]:
+    def offers_for(self, audience: Audience, today: date) -> list[dict[str, Any]]:
         return [offer.context for offer in self.offers if offer.shown(audience, today)]
 
 

@@ -34,6 +34,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from paywall.config import load_config
 from paywall.demo.app import DEMO_CONFIG
 from paywall.demo.articles import ARTICLES, Article
+from paywall.names import Audience
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(
@@ -225,7 +226,7 @@ def test_demo_in_a_browser(browser: Browser, demo_url: str) -> None:
         # The offers the demo's config shows anonymous readers today (they come and go
         # with their dates, so the test follows the calendar rather than a fixed day).
         demo = load_config(DEMO_CONFIG)
-        offers = demo.offers_for("anonymous", datetime.now(demo.timezone).date())
+        offers = demo.offers_for(Audience.ANONYMOUS, datetime.now(demo.timezone).date())
         assert offers, "the demo config should always show anonymous readers an offer"
         for offer in offers:
             assert offer["headline"] in text

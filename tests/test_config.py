@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from paywall.config import RELOAD_CHECK_SECONDS, LiveConfig, load_config
+from paywall.names import Audience
 from paywall.settings import Config, human_date
 from paywall.yamlsource import ConfigError
 
@@ -380,7 +381,7 @@ def test_extra_offer_keys_reach_the_templates(
     )
     text = base.replace("    ends: 2099-06-30\n", "    ends: 2099-06-30\n    price: $9\n")
     config = load_config(config_file(text + "templates: prompts\n"))
-    offers = config.offers_for("anonymous", date(2099, 1, 1))
+    offers = config.offers_for(Audience.ANONYMOUS, date(2099, 1, 1))
     html = config.prompts.render("subscribe", {"offers": offers})
     assert "Try 3 months for $9 ($9)" in html
 
@@ -502,17 +503,18 @@ offers:
 def test_offers_for_filters_by_audience(config_file: WriteConfig) -> None:
     config = load_config(config_file(OFFERS))
     day = date(2027, 4, 1)
-    assert [o["id"] for o in config.offers_for("trial_expired", day)] == ["spring", "always"]
-    assert [o["id"] for o in config.offers_for("access_expired", day)] == ["spring", "always"]
-    assert [o["id"] for o in config.offers_for("anonymous", day)] == ["always"]
-    assert [o["id"] for o in config.offers_for("registered", day)] == ["always"]
+    def ids(audience: Audience) -> list[str]:
+        return [o["id"] for o in config.offers_for(audience, day)]
+
+    assert ids(Audience.TRIAL_EXPIRED) == ids(Audience.ACCESS_EXPIRED) == ["spring", "always"]
+    assert ids(Audience.ANONYMOUS) == ids(Audience.REGISTERED) == ["always"]
 
 
 def test_offers_for_window_is_inclusive_on_both_edges(config_file: WriteConfig) -> None:
     config = load_config(config_file(OFFERS))
 
     def ids(day: date) -> list[str]:
-        return [o["id"] for o in config.offers_for("trial_expired", day)]
+        return [o["id"] for o in config.offers_for(Audience.TRIAL_EXPIRED, day)]
 
     assert ids(date(2027, 2, 28)) == ["always"]
     assert ids(date(2027, 3, 1)) == ["spring", "always"]
@@ -522,7 +524,7 @@ def test_offers_for_window_is_inclusive_on_both_edges(config_file: WriteConfig) 
 
 def test_offer_context_is_what_templates_see(config_file: WriteConfig) -> None:
     config = load_config(config_file(OFFERS))
-    spring, always = config.offers_for("trial_expired", date(2027, 3, 1))
+    spring, always = config.offers_for(Audience.TRIAL_EXPIRED, date(2027, 3, 1))
     assert spring == {
         "id": "spring",
         "headline": "Spring sale",

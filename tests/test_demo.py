@@ -13,6 +13,7 @@ from paywall.config import load_config
 from paywall.demo.accounts import DEMO_ACCOUNTS
 from paywall.demo.app import DEMO_CONFIG, build_demo
 from paywall.demo.articles import ARTICLES, METERED
+from paywall.names import Audience
 
 PROMPT = re.compile(r'data-paywall="([\w-]+)"')
 PREMIUM = next(a.path for a in ARTICLES if a.access == "premium")
@@ -39,7 +40,7 @@ def test_anonymous_countdown_last_free_and_wall(demo: TestClient) -> None:
         assert PROMPT.findall(walled.text) == ["subscribe"]
         assert METERED[3].paragraphs[-1] not in walled.text
         config = load_config(DEMO_CONFIG)  # its offers as of today, dates and all
-        offers = config.offers_for("anonymous", datetime.now(config.timezone).date())
+        offers = config.offers_for(Audience.ANONYMOUS, datetime.now(config.timezone).date())
         assert offers  # the demo always has an offer without an end date
         for offer in offers:
             assert offer["headline"] in walled.text
