@@ -42,12 +42,20 @@ MAX_READINGS = 256
 MAX_READING_CHARS = 64 * 1024
 
 
+def _plain_readings(path: str) -> list[str]:
+    """The common case: the path, without a trailing slash, and their lower case."""
+    found = [path]
+    if len(path) > 1 and path.endswith("/"):
+        found.append(path.rstrip("/") or "/")
+    found += [lower for reading in found if (lower := reading.lower()) != reading]
+    return found
+
+
 def readings(path: str, raw_path: bytes | None = None) -> list[str] | None:
     """Every plausible reading of a request path (`scope["path"]`, `scope["raw_path"]`),
     the path itself first; None when a crafted path has too many (see MAX_READINGS)."""
     if path.isascii() and not _ODD_PATH.search(path) and (raw_path is None or b"%" not in raw_path):
-        lower = path.lower()  # the common case: the path, and its lower case if different
-        return [path] if lower == path else [path, lower]
+        return _plain_readings(path)
     bases = [path]
     if raw_path is not None:
         raw = raw_path.split(b"?", 1)[0].decode("latin-1")

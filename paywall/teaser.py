@@ -203,6 +203,18 @@ def _stash(element: LexborNode) -> bool:
     return False
 
 
+def _not_prose_holder(text: LexborNode, top: LexborNode) -> LexborNode | None:
+    """The nearest element up to `top` (itself included) whose text is not prose."""
+    parent = text.parent
+    while parent is not None:
+        if parent.tag in _NOT_PROSE:
+            return parent
+        if parent.mem_id == top.mem_id:
+            return None
+        parent = parent.parent
+    return None
+
+
 def _texts(node: LexborNode, prose: bool) -> tuple[str, list[str]]:
     """The prose text of a subtree, and, apart, the text of what in it is not prose."""
     joined: list[str] = []
@@ -210,13 +222,10 @@ def _texts(node: LexborNode, prose: bool) -> tuple[str, list[str]]:
     for text in node.traverse(include_text=True):
         if not text.is_text_node:
             continue
-        parent, in_prose = text.parent, prose
-        while parent is not None and in_prose and parent.mem_id != node.mem_id:
-            in_prose = parent.tag not in _NOT_PROSE
-            parent = parent.parent
-        if in_prose and node.tag not in _NOT_PROSE:
+        holder = _not_prose_holder(text, node)
+        if holder is None and prose:
             joined.append(text.text_content or "")
-        else:
+        elif holder is None or _stash(holder):  # code a browser runs is no article text
             apart.append(strip_markup(text.text_content or ""))
     apart.extend(f.text(deep=True, separator=" ") for f in node.template_fragments())
     if joined:  # words split by markup (<wbr>, a span mid-word) read both ways

@@ -355,3 +355,23 @@ async def test_a_copy_in_another_unicode_form_is_recognised(
     body = page(story(plain(french)), after=f'<div data-copy="{html.escape(copy)}"></div>')
     response = await view(walled_reader, site, body)
     assert leaked(response.content) == set()
+
+
+def test_a_trailing_slash_does_not_free_an_exact_rule(config_file: Callable[..., Path]) -> None:
+    text = CONFIG.replace(
+        '    - {path: "/premium/*", access: premium}',
+        '    - {path: "/premium/*", access: premium}\n    - {path: "/about", access: premium}',
+    )
+    config = load_config(config_file(text))
+    for path in ("/about", "/about/", "/About//"):
+        assert access_of(config, {"path": path, "raw_path": path.encode()}) == "premium", path
+
+
+async def test_a_script_cut_away_with_the_article_leaves_its_twin_alone(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    question = "Should the harbour ferry run all night?"
+    widget = f"<script>window.renderPoll({{id: 'poll-17', question: '{question}'}});</script>"
+    body = page(story(plain(PARAS[:3]) + widget + plain(PARAS[3:])), after=widget)
+    text = (await view(walled_reader, site, body)).text
+    assert "renderPoll" in text and leaked(text.encode()) == set()
