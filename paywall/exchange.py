@@ -67,6 +67,12 @@ def cookie_value(headers: Iterable[tuple[bytes, bytes]], needle: bytes) -> bytes
     return None
 
 
+def cookie_attributes(*, max_age: int, secure: bool) -> str:
+    """The attributes every paywall cookie is set with."""
+    attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
+    return attributes + ("; Secure" if secure else "")
+
+
 def has_override(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(key.lower() == _OVERRIDE for key, _ in headers)
 

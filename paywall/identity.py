@@ -13,7 +13,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
-from .exchange import cookie_value
+from .exchange import cookie_attributes, cookie_value
 
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
@@ -70,8 +70,7 @@ class ReaderCookie:
         self._signer = Signer(list(reversed(keys)), salt="paywall.reader")
         self.name = name
         self._needle = name.encode("latin-1") + b"="
-        attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
-        self._attributes = attributes + ("; Secure" if secure else "")
+        self._attributes = cookie_attributes(max_age=max_age, secure=secure)
 
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""

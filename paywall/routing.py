@@ -51,9 +51,23 @@ def _plain_readings(path: str) -> list[str]:
     return found
 
 
+# A language prefix (Django's i18n_patterns, /fr/…, /pt-br/…, /zh-Hant-TW/…, /ast/…) serves
+# the same article. Any short first segment is tried: judging /api/articles/x as
+# /articles/x too can only make a path more gated, never less.
+_LANGUAGE_PREFIX = re.compile(r"/[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}(?=/)")
+
+
 def readings(path: str, raw_path: bytes | None = None) -> list[str] | None:
     """Every plausible reading of a request path (`scope["path"]`, `scope["raw_path"]`),
-    the path itself first; None when a crafted path has too many (see MAX_READINGS)."""
+    the path itself first, each also without a leading language prefix; None when a
+    crafted path has too many (see MAX_READINGS)."""
+    found = _readings(path, raw_path)
+    if found is not None:
+        found += [r[m.end() :] for r in found if (m := _LANGUAGE_PREFIX.match(r)) is not None]
+    return found
+
+
+def _readings(path: str, raw_path: bytes | None) -> list[str] | None:
     if path.isascii() and not _ODD_PATH.search(path) and (raw_path is None or b"%" not in raw_path):
         return _plain_readings(path)
     bases = [path]
@@ -81,20 +95,10 @@ def readings(path: str, raw_path: bytes | None = None) -> list[str] | None:
     return list(found)
 
 
-# A language prefix (Django's i18n_patterns, /fr/…, /pt-br/…, /zh-Hant-TW/…, /ast/…) serves
-# the same article. Any short first segment is tried: judging /api/articles/x as
-# /articles/x too can only make a path more gated, never less.
-_LANGUAGE_PREFIX = re.compile(r"/[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}(?=/)")
-
-
 def access_of(config: Config, scope: Scope) -> Access:
-    """The most restrictive access any reading of the request path gets from the rules,
-    each reading also judged without a leading language prefix."""
+    """The most restrictive access any reading of the request path gets from the rules."""
     raw_path = scope.get("raw_path")
-    found = readings(scope["path"], raw_path if isinstance(raw_path, bytes) else None)
-    if found is not None:
-        found += [r[m.end() :] for r in found if (m := _LANGUAGE_PREFIX.match(r)) is not None]
-    return judge(config, found)
+    return judge(config, readings(scope["path"], raw_path if isinstance(raw_path, bytes) else None))
 
 
 def judge(config: Config, found: Iterable[str] | None) -> Access:

@@ -39,7 +39,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
-from .exchange import cookie_value
+from .exchange import cookie_attributes, cookie_value
 from .identity import Reader
 from .names import Status
 from .periods import Period
@@ -109,8 +109,7 @@ class SummaryCookie:
         self._current = Signer(keys[0], salt="paywall.summary")  # one HMAC for most readers
         self.name = name + _SUFFIX
         self._needle = self.name.encode("latin-1") + b"="
-        attributes = f"Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
-        self._attributes = attributes + ("; Secure" if secure else "")
+        self._attributes = cookie_attributes(max_age=max_age, secure=secure)
 
     def read(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Summary | None, bool]:
         """The summary the request carries, if valid, and whether it is signed with the
