@@ -264,7 +264,8 @@ class _PaywallResponder:
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
+            (b"cache-control", b"private, no-store"),
+            (b"vary", b"Cookie"),
         ]
         await self.answer({"type": "http.response.start", "status": 503, "headers": headers}, body)
 

@@ -125,7 +125,8 @@ async def test_prefetch_spends_no_view_and_gets_no_article(
         speculative = await reader.get("/articles/a", headers=header)
         assert speculative.status_code == 503
         assert "secret-text" not in speculative.text and "set-cookie" not in speculative.headers
-        assert speculative.headers["cache-control"] == "no-store"
+        assert speculative.headers["cache-control"] == "private, no-store"  # contract §5
+        assert speculative.headers["vary"] == "Cookie"
         assert "You have 2 free articles left" in (await reader.get("/articles/a")).text
         prefetched_free_page = await reader.get("/sponsored/a", headers=header)
         assert prefetched_free_page.status_code == 200
