@@ -105,8 +105,11 @@ def judge(config: Config, found: Iterable[str] | None) -> Access:
     if found is None:  # too many readings to judge one by one: the strictest level in use
         return ACCESS_LEVELS[max(_RANK[a] for a in _levels(config))]
     best = 0
+    fold = config.rules_have_capitals  # rules with capitals, on a case-insensitive router
     for reading in found:
         rank = _RANK[config.access_for(reading)]
+        if fold and reading.islower():
+            rank = max(rank, _RANK[config.access_for(reading, folded=True)])
         if rank > best:
             best = rank
             if best == len(ACCESS_LEVELS) - 1:  # nothing is stricter

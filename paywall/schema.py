@@ -232,7 +232,10 @@ class _Builder:
             if problem:
                 self.error((*at, "path"), f"bad glob {pattern!r}: {problem}")
                 continue
-            rules.append(Rule(pattern, re.compile(fnmatch.translate(pattern)), access))
+            folded = pattern.lower()
+            regex = re.compile(fnmatch.translate(pattern))
+            lower = re.compile(fnmatch.translate(folded)) if folded != pattern else None
+            rules.append(Rule(pattern, regex, access, lower))
         return tuple(rules)
 
     def crawlers(self, value: Any) -> tuple[Crawler, ...]:

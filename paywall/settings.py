@@ -28,6 +28,7 @@ class Rule:
     pattern: str
     regex: re.Pattern[str]
     access: Access
+    folded: re.Pattern[str] | None = None  # the glob lower-cased, when it has capitals
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,18 @@ class Config:
         """Free articles per period: signed-in readers without a plan may get more."""
         return self.registered_limit if signed_in else self.limit
 
-    def access_for(self, path: str) -> Access:
+    def access_for(self, path: str, *, folded: bool = False) -> Access:
+        """The first rule matching `path`; `folded` matches the rules lower-cased, as a
+        case-insensitive router reads them (for a lower-cased reading of the path)."""
         for rule in self.rules:
-            if rule.regex.match(path):
+            regex = rule.folded or rule.regex if folded else rule.regex
+            if regex.match(path):
                 return rule.access
         return self.default_access
+
+    @property
+    def rules_have_capitals(self) -> bool:
+        return any(rule.folded is not None for rule in self.rules)
 
     def offers_for(self, audience: Audience, today: date) -> list[dict[str, Any]]:
         return [offer.context for offer in self.offers if offer.shown(audience, today)]

@@ -64,9 +64,13 @@ _JSONP_NAME = re.compile(r"callback|jsonp|wrf|^_?cb$", re.I)
 
 
 def asks_for_jsonp(query: str) -> bool:
+    """A parameter named for a callback, or any parameter whose value is jsonp or js
+    (?format=jsonp): the script is the article's data."""
     for pair in re.split(r"[&;]", query):
-        name = unquote_plus(pair.partition("=")[0])
-        if _JSONP_NAME.search(name.strip()):
+        name, _, value = pair.partition("=")
+        if _JSONP_NAME.search(unquote_plus(name).strip()):
+            return True
+        if unquote_plus(value).strip().lower() in ("jsonp", "js", "javascript"):
             return True
     return False
 

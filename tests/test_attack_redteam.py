@@ -375,3 +375,25 @@ async def test_a_script_cut_away_with_the_article_leaves_its_twin_alone(
     body = page(story(plain(PARAS[:3]) + widget + plain(PARAS[3:])), after=widget)
     text = (await view(walled_reader, site, body)).text
     assert "renderPoll" in text and leaked(text.encode()) == set()
+
+
+def test_a_rule_with_capitals_holds_on_a_case_insensitive_router(
+    config_file: Callable[..., Path],
+) -> None:
+    text = CONFIG.replace(
+        '    - {path: "/premium/*", access: premium}',
+        '    - {path: "/premium/*", access: premium}\n    - {path: "/Reports/*", access: premium}',
+    )
+    config = load_config(config_file(text))
+    for path in ("/Reports/annual", "/reports/annual", "/REPORTS/ANNUAL"):
+        assert access_of(config, {"path": path, "raw_path": path.encode()}) == "premium", path
+    assert access_of(config, {"path": "/reportsx", "raw_path": b"/reportsx"}) == "free"
+
+
+async def test_a_script_asked_for_as_jsonp_by_format_is_metered(
+    walled_reader: httpx.AsyncClient, site: Site
+) -> None:
+    site.content_type = b"text/javascript"
+    site.body = f"cb({json.dumps({'body': PARAS})})".encode()
+    answer = await walled_reader.get("/articles/api?format=jsonp")
+    assert answer.status_code == 402 and leaked(answer.content) == set()
