@@ -126,6 +126,27 @@ def uvicorn(factory: str, env: dict[str, str], plain: bool) -> Iterator[tuple[st
             process.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One load run and the CPU the server process spent on it, per request."""
+
+    load: LoadResult
+    cpu_us: float
+
+
+def measured(base: str, pid: int, scenario: Scenario, seconds: float, connections: int) -> Measured:
+    before = cpu_seconds(pid)
+    result = load(base, scenario, seconds, connections)
+    spent = cpu_seconds(pid) - before
+    return Measured(result, spent / max(result.requests, 1) * 1e6)
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -254,9 +275,9 @@ def main() -> int:
         }
         client = redis.Redis.from_url(redis_url)
         with (
-            uvicorn("bare", env, args.plain) as (bare, _),
+            uvicorn("bare", env, args.plain) as (bare, bare_pid),
             uvicorn("paywalled", env, args.plain) as (paywalled, pid),
-            uvicorn("sessions", env, args.plain) as (sessions, _),
+            uvicorn("sessions", env, args.plain) as (sessions, sessions_pid),
         ):
             cookie = walled_cookie(paywalled, limit)
             until = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
@@ -274,23 +295,25 @@ def main() -> int:
             rss_start = rss_kib(pid)
             rows = []
             for scenario in scenarios:
-                ratios, bare_runs, wall_runs = [], [], []
+                ratios, bare_runs, wall_runs, added_cpu = [], [], [], []
                 sent = inside = requests = 0
                 for _ in range(args.pairs):
-                    a = load(bare, scenario, args.seconds, args.connections)
+                    a = measured(bare, bare_pid, scenario, args.seconds, args.connections)
                     sent_before, inside_before = command_calls(client)
-                    b = load(paywalled, scenario, args.seconds, args.connections)
+                    b = measured(paywalled, pid, scenario, args.seconds, args.connections)
                     sent_after, inside_after = command_calls(client)
                     sent += sent_after - sent_before
                     inside += inside_after - inside_before
-                    requests += b.requests
-                    bare_runs.append(a)
-                    wall_runs.append(b)
-                    ratios.append(b.rps / a.rps)
+                    requests += b.load.requests
+                    bare_runs.append(a.load)
+                    wall_runs.append(b.load)
+                    ratios.append(b.load.rps / a.load.rps)
+                    added_cpu.append(b.cpu_us - a.cpu_us)
                 rows.append(
-                    (
+                    Row(
                         scenario.name,
                         statistics.median(ratios),
+                        statistics.median(added_cpu),
                         statistics.median(r.rps for r in bare_runs),
                         statistics.median(r.rps for r in wall_runs),
                         statistics.median(
@@ -305,12 +328,13 @@ def main() -> int:
                     )
                 )
             # Calibration: Starlette's SessionMiddleware, which does no I/O at all.
-            ratios = []
+            ratios, added_cpu = [], []
             for _ in range(args.pairs):
-                a = load(bare, scenarios[3], args.seconds, args.connections)
-                b = load(sessions, scenarios[3], args.seconds, args.connections)
-                ratios.append(b.rps / a.rps)
-            calibration = statistics.median(ratios)
+                a = measured(bare, bare_pid, scenarios[3], args.seconds, args.connections)
+                b = measured(sessions, sessions_pid, scenarios[3], args.seconds, args.connections)
+                ratios.append(b.load.rps / a.load.rps)
+                added_cpu.append(b.cpu_us - a.cpu_us)
+            calibration = (statistics.median(ratios), statistics.median(added_cpu))
             rss_rows = [(0, rss_start)]
             served = 0
             step = max(args.rss_readers // 4, 1)
@@ -319,7 +343,10 @@ def main() -> int:
                 rss_rows.append((served, rss_kib(pid)))
         per_reader, sample = memory_per_reader_month(redis_url, args.memory_readers, limit)
     print_report(rows, rss_rows, per_reader, sample, args)
-    print(f"Calibration: Starlette's SessionMiddleware (no I/O) / bare: {calibration:.2f}")
+    print(
+        f"Calibration: Starlette's SessionMiddleware (no I/O) / bare: {calibration[0]:.2f},"
+        f" {calibration[1]:+.0f} µs of CPU per request"
+    )
     return 0
 
 
@@ -330,22 +357,40 @@ def _load_count(base: str, scenario: Scenario, requests: int, connections: int) 
     return probe.requests + load(base, scenario, seconds, connections).requests
 
 
+@dataclass(frozen=True)
+class Row:
+    """One scenario's medians over its A/B pairs (the paywall minus or over the bare site)."""
+
+    name: str
+    ratio: float
+    added_cpu_us: float  # the server process's CPU per request, paywall minus bare
+    bare_rps: float
+    paywall_rps: float
+    added_p50: float
+    added_p99: float
+    sent: float
+    inside: float
+    errors: int
+
+
 def print_report(
-    rows: list[tuple[str, float, float, float, float, float, float, float, int]],
+    rows: list[Row],
     rss_rows: list[tuple[int, int]],
     per_reader: float,
     sample: int,
     args: argparse.Namespace,
 ) -> None:
     print(
-        "| scenario | paywall/bare throughput | bare req/s | paywall req/s | added p50 |"
-        " added p99 | Redis commands sent per request | run inside Lua | errors |"
+        "| scenario | paywall/bare throughput | app CPU added per request | bare req/s |"
+        " paywall req/s | added p50 | added p99 | Redis commands sent per request |"
+        " run inside Lua | errors |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, ratio, bare_rps, pay_rps, p50, p99, sent, inside, errors in rows:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
         print(
-            f"| {name} | {ratio:.2f} | {bare_rps:.0f} | {pay_rps:.0f} | {p50:+.2f} ms |"
-            f" {p99:+.2f} ms | {sent:.2f} | {inside:.2f} | {errors} |"
+            f"| {row.name} | {row.ratio:.2f} | {row.added_cpu_us:+.0f} µs | {row.bare_rps:.0f} |"
+            f" {row.paywall_rps:.0f} | {row.added_p50:+.2f} ms | {row.added_p99:+.2f} ms |"
+            f" {row.sent:.2f} | {row.inside:.2f} | {row.errors} |"
         )
     print()
     print(
