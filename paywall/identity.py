@@ -11,9 +11,8 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, Signer
-
 from .exchange import cookie_attributes, cookie_value
+from .signing import CookieSigner
 
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
@@ -57,6 +56,10 @@ class Identified:
     new: bool = False  # no valid cookie came with the request: a reader id was just minted
     summary: str | None = None  # a Set-Cookie value for the summary cookie, when it changed
 
+    def with_summary(self, summary: str) -> Identified:
+        """The same, with a summary cookie to set (dataclasses.replace costs more, per view)."""
+        return Identified(self.reader, self.cookie, self.merge_from, self.new, summary)
+
 
 class ReaderCookie:
     """Signs and verifies the reader cookie; every key verifies, the first one signs.
@@ -66,8 +69,7 @@ class ReaderCookie:
     """
 
     def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
-        # itsdangerous signs with the LAST key of the list; ours signs with the first.
-        self._signer = Signer(list(reversed(keys)), salt="paywall.reader")
+        self._signer = CookieSigner(keys, salt="paywall.reader")
         self.name = name
         self._needle = name.encode("latin-1") + b"="
         self._attributes = cookie_attributes(max_age=max_age, secure=secure)
@@ -75,15 +77,16 @@ class ReaderCookie:
     def identify(self, headers: Iterable[tuple[bytes, bytes]], account: str | None) -> Identified:
         """The reader behind a request; a missing, forged or odd cookie means a new reader."""
         raw = cookie_value(headers, self._needle)
-        payload = self._verify(raw) if raw is not None else None
-        if payload is None:
+        verified = self._verify(raw) if raw is not None else None
+        if verified is None:
             reader_id = new_reader_id()
             return Identified(Reader(reader_id, account), _payload(reader_id, account), new=True)
+        payload, current = verified
         reader_id, _, mark = payload.partition("|")
         wanted = _payload(reader_id, account)
         if account is not None and mark != _account_mark(account):
             return Identified(Reader(reader_id, account), wanted, merge_from=reader_id)
-        fresh = wanted != payload or raw != self._signer.sign(payload.encode())
+        fresh = wanted != payload or not current  # re-signed with the current key
         return Identified(Reader(reader_id, account), wanted if fresh else None)
 
     def header(self, payload: str) -> bytes:
@@ -91,14 +94,15 @@ class ReaderCookie:
         value = self._signer.sign(payload.encode()).decode()
         return f"{self.name}={value}; {self._attributes}".encode("latin-1")
 
-    def _verify(self, raw: bytes) -> str | None:
+    def _verify(self, raw: bytes) -> tuple[str, bool] | None:
+        """The cookie's payload and whether the current key signed it; None if not valid."""
         if len(raw) > _MAX_COOKIE_VALUE:
             return None
-        try:
-            payload = self._signer.unsign(raw).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
+        unsigned = self._signer.unsign_current(raw)
+        if unsigned is None or not unsigned[0].isascii():
             return None
-        return payload if _PAYLOAD.fullmatch(payload) else None
+        payload = unsigned[0].decode("ascii")
+        return (payload, unsigned[1]) if _PAYLOAD.fullmatch(payload) else None
 
 
 def _payload(reader_id: str, account: str | None) -> str:

@@ -137,5 +137,5 @@ async def _meter(
         return Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), identified, True
     summary = summarise(verdict, identified.reader, period, config.limit_for(signed_in), last)
     if summary != last or not signed_now:
-        identified = replace(identified, summary=summaries.header(summary))
+        identified = identified.with_summary(summaries.header(summary))
     return verdict, identified, False

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite, routing, shapes
@@ -26,9 +25,9 @@ from .crawlers import CrawlerVerifier
 from .deadline import socket_timeout
 from .decision import Decision, Result, who_is
 from .exchange import decompress, has_override, header, is_prefetch, utf8_content_type
+from .headers import ResponseHeaders
 from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
 from .metering import Tools, decide_view
-from .names import OVERRIDE_HEADER
 from .overload import Busy, InFlight
 from .settings import ACCESS_LEVELS, Access, Config
 from .shapes import Shape
@@ -84,7 +83,13 @@ class PaywallMiddleware:
             await self.app(scope, receive, send)
             return
         config = self.live.current()
-        await _PaywallResponder(self.app, config, self.tools(config), scope)(receive, send)
+        access = routing.access_of(config, scope)
+        if access == "free":  # the common case, kept cheap: no responder unless X-Paywall
+            free = _FreePage(self, config, scope, send)
+            await self.app(scope, receive, free.send)
+            await free.finish()
+            return
+        await _PaywallResponder(self.app, config, self.tools(config), scope, access)(receive, send)
 
     def tools(self, config: Config) -> Tools:
         """What requests under this config version use (the cookie's name and flags, and the
@@ -118,19 +123,58 @@ class _State(enum.Enum):
     DONE = "done"  # the rewritten page went out
 
 
-class _PaywallResponder:
-    """One HTTP request as its response passes through."""
+class _FreePage:
+    """A request on a free path: its messages go out as they come, unless the upstream's
+    X-Paywall gates the response, which a `_PaywallResponder` then takes over."""
 
-    def __init__(self, app: ASGIApp, config: Config, tools: Tools, scope: Scope) -> None:
+    __slots__ = ("_config", "_middleware", "_responder", "_scope", "_send")
+
+    def __init__(
+        self, middleware: PaywallMiddleware, config: Config, scope: Scope, send: Send
+    ) -> None:
+        self._middleware = middleware
+        self._config = config
+        self._scope = scope
+        self._send = send
+        self._responder: _PaywallResponder | None = None
+
+    async def send(self, message: Message) -> None:
+        if self._responder is not None:
+            await self._responder.send_wrapper(message)
+        elif message["type"] == "http.response.start" and has_override(message["headers"]):
+            config = self._config
+            tools = self._middleware.tools(config)
+            self._responder = _PaywallResponder(
+                self._middleware.app, config, tools, self._scope, "free"
+            )
+            self._responder.send = self._send
+            await self._responder.send_wrapper(message)
+        else:
+            await self._send(message)
+
+    async def finish(self) -> None:
+        """After the upstream returns: a page gated by X-Paywall whose upstream stopped
+        without a last message still gets its rewritten response."""
+        if self._responder is not None and self._responder.state is _State.BUFFERING:
+            await self._responder.finish()
+
+
+class _PaywallResponder:
+    """One HTTP request on a gated path (or made gated by X-Paywall) as its response passes
+    through."""
+
+    def __init__(
+        self, app: ASGIApp, config: Config, tools: Tools, scope: Scope, path_access: Access
+    ) -> None:
         self.app = app
         self.config = config
         self.tools = tools
         self.scope = scope
-        self.path_access = routing.access_of(config, scope)
+        self.path_access = path_access
         self.state = _State.PASSING
         self.send: Send = _unset_send
         self.start: Message = {}
-        self.headers = MutableHeaders()
+        self.headers = ResponseHeaders([])
         self.chunks: list[bytes] = []
         self.size = 0
         self.decision: Decision | None = None
@@ -164,22 +208,19 @@ class _PaywallResponder:
             await self.send(message)
 
     async def on_start(self, message: Message) -> None:
-        if self.path_access == "free" and not has_override(message["headers"]):
-            await self.send(message)  # the common case, kept cheap: a free page as it is
-            return
         access = self.read_start(message)
-        status, content_type = message["status"], self.headers.get("content-type", "")
+        status, content_type = message["status"], self.headers.get(b"content-type") or ""
         config = self.config
-        length = self.headers.get("content-length")
+        length = self.headers.get(b"content-length")
         query = self.scope.get("query_string", b"").decode("latin-1")
         method = self.scope["method"]
         shape = shapes.shape_of(status, content_type, length, config.pass_types, query, method)
         if access == "free" or shape is Shape.ASSET:
-            await self.send(self.start)
+            await self.send_start()
             return
         if shape is Shape.NO_ARTICLE:  # a redirect or error page: never cached publicly
             self.personalise_headers(None)
-            await self.send(self.start)
+            await self.send_start()
             return
         if method == "HEAD":
             await self.answer_head()
@@ -197,7 +238,8 @@ class _PaywallResponder:
             self.state = _State.DISCARDING
             return
         decision = self.decision = viewed.decision
-        logger.debug("paywall: %s", decision.describe())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("paywall: %s", decision.describe())
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
             return
@@ -205,28 +247,29 @@ class _PaywallResponder:
         if shape is Shape.PAGE and (decision.prompt is not None or config.structured_data):
             self.state = _State.BUFFERING
         else:  # nothing to change in the body: it streams on as it comes
-            await self.send(self.start)
+            await self.send_start()
 
     def read_start(self, message: Message) -> Access:
-        """Keep the upstream's start message and headers (names lower-cased: some frameworks
-        send "Content-Type"), without X-Paywall; returns the access that applies."""
-        headers = MutableHeaders(raw=[(k.lower(), v) for k, v in message["headers"]])
+        """Keep the upstream's start message and headers; returns the access that applies
+        (the rule's, unless the upstream's X-Paywall names another)."""
+        self.start, self.headers = message, ResponseHeaders(message["headers"])
         access: Access = self.path_access
-        override = headers.get(OVERRIDE_HEADER)
+        override = self.headers.override
         if override is not None:
-            del headers[OVERRIDE_HEADER]
             value = override.strip().lower()
             access = next((level for level in ACCESS_LEVELS if level == value), access)
-        self.start, self.headers = {**message, "headers": headers.raw}, headers
         return access
+
+    async def send_start(self) -> None:
+        """The upstream's start message, with the headers as the paywall leaves them."""
+        await self.send({**self.start, "headers": self.headers.raw()})
 
     async def answer_head(self) -> None:
         """A HEAD is never counted, never has a body and is never cached as public; the
         full page's length is not the reader's business either."""
-        if "content-length" in self.headers:
-            del self.headers["content-length"]
+        self.headers.set(b"content-length", None)
         self.personalise_headers(None)
-        await self.answer(self.start, b"")
+        await self.answer({**self.start, "headers": self.headers.raw()}, b"")
 
     async def answer(self, start: Message, body: bytes) -> None:
         """Send a whole response of our own; anything more from the upstream is dropped."""
@@ -238,20 +281,19 @@ class _PaywallResponder:
         """402 for a walled reader: why and where to subscribe, none of the upstream's body."""
         assert decision.prompt is not None and decision.context is not None
         as_json = shapes.wants_json(
-            header(self.scope, b"accept"), self.headers.get("content-type", "")
+            header(self.scope, b"accept"), self.headers.get(b"content-type") or ""
         )
         body, content_type = shapes.refusal(decision.prompt, decision.context, as_json)
-        headers = MutableHeaders(
-            raw=[(k, v) for k, v in self.headers.raw if k == b"set-cookie"]  # the site's own
-        )
-        headers["content-type"] = content_type.decode()
-        headers["content-length"] = str(len(body))
-        headers["cache-control"] = "private, no-store"
-        headers["vary"] = "Cookie"
+        headers = [(k, v) for k, v in self.headers.others if k == b"set-cookie"]  # the site's own
+        headers += [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"private, no-store"),
+            (b"vary", b"Cookie"),
+        ]
         if identified is not None and identified.cookie is not None:
-            cookie = self.tools.cookies.header(identified.cookie)
-            headers.append("set-cookie", cookie.decode("latin-1"))
-        start = {"type": "http.response.start", "status": 402, "headers": headers.raw}
+            headers.append((b"set-cookie", self.tools.cookies.header(identified.cookie)))
+        start = {"type": "http.response.start", "status": 402, "headers": headers}
         await self.answer(start, body)
 
     async def refuse_prefetch(self, access: Access) -> None:
@@ -259,7 +301,8 @@ class _PaywallResponder:
         makes the browser drop the speculation and fetch (and meter) the real navigation."""
         who = who_is(account_of(self.scope) is not None)
         self.decision = Decision(who, access, Result.PREFETCH)
-        logger.debug("paywall: %s", self.decision.describe())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("paywall: %s", self.decision.describe())
         body = b"Metered articles are not served to prefetch or prerender requests.\n"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -270,22 +313,12 @@ class _PaywallResponder:
         await self.answer({"type": "http.response.start", "status": 503, "headers": headers}, body)
 
     def personalise_headers(self, identified: Identified | None) -> None:
-        headers = self.headers
-        directives = ["private", "no-cache"]
-        if "no-store" in headers.get("cache-control", "").lower():
-            directives.append("no-store")
-        headers["cache-control"] = ", ".join(directives)
-        if "cookie" not in headers.get("vary", "").lower():
-            headers.add_vary_header("Cookie")
-        for name in ("etag", "last-modified"):
-            if name in headers:
-                del headers[name]
+        """Make the response one reader's (headers.py), with the reader's cookies."""
+        self.headers.personalise()
         if identified is not None and identified.cookie is not None:
-            cookie = self.tools.cookies.header(identified.cookie)
-            headers.append("set-cookie", cookie.decode("latin-1"))
+            self.headers.cookies.append(self.tools.cookies.header(identified.cookie))
         if identified is not None and identified.summary is not None:
-            headers.append("set-cookie", identified.summary)
-        self.start = {**self.start, "headers": headers.raw}
+            self.headers.cookies.append(identified.summary.encode("latin-1"))
 
     # -- the way back up for pages: buffered, then rewritten --
 
@@ -309,7 +342,7 @@ class _PaywallResponder:
             self.state = _State.DISCARDING
         else:
             self.state = _State.PASSING
-            await self.send(self.start)
+            await self.send_start()
             await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
     async def finish(self) -> None:
@@ -324,7 +357,7 @@ class _PaywallResponder:
         if page is None and self.decision.walled:
             page = self.standalone()
         if page is None:
-            await self.send(self.start)
+            await self.send_start()
             await self.send({"type": "http.response.body", "body": body})
         else:
             await self.send_page(page)
@@ -333,7 +366,7 @@ class _PaywallResponder:
         """The page with its prompt in place, as UTF-8, or None when it can't be rewritten."""
         assert self.decision is not None
         decision, config = self.decision, self.config
-        coding = self.headers.get("content-encoding", "identity").strip().lower()
+        coding = (self.headers.get(b"content-encoding") or "identity").strip().lower()
         if coding != "identity":
             body = decompress(body, coding)
         options = rewrite.CutOptions(
@@ -343,14 +376,14 @@ class _PaywallResponder:
             teaser_max_words=config.teaser_max_words,
             declare_paywall=config.structured_data,
         )
-        content_type = self.headers.get("content-type", "")
+        content_type = self.headers.get(b"content-type") or ""
         cut = self.tools.pages.cut(body, content_type, options)
         if cut is None:
             logger.warning("paywall: no %r element in %s", config.article.text, self.scope["path"])
             return None
-        if "content-encoding" in self.headers:  # only now: a page not rewritten goes as it came
-            del self.headers["content-encoding"]
-        self.headers["content-type"] = utf8_content_type(content_type)
+        # Only now: a page not rewritten goes as it came.
+        self.headers.set(b"content-encoding", None)
+        self.headers.set(b"content-type", utf8_content_type(content_type))
         return cut.join(self.render() if decision.prompt else "")
 
     def later_page(self) -> bool:
@@ -367,14 +400,13 @@ class _PaywallResponder:
         return self.config.prompts.render(decision.prompt, decision.context)
 
     def standalone(self) -> bytes:
-        if "content-encoding" in self.headers:
-            del self.headers["content-encoding"]
-        self.headers["content-type"] = "text/html; charset=utf-8"
+        self.headers.set(b"content-encoding", None)
+        self.headers.set(b"content-type", "text/html; charset=utf-8")
         return rewrite.standalone_page(self.render(), self.config.publication)
 
     async def send_page(self, page: bytes) -> None:
-        self.headers["content-length"] = str(len(page))
-        await self.send({**self.start, "headers": self.headers.raw})
+        self.headers.set(b"content-length", str(len(page)))
+        await self.send_start()
         await self.send({"type": "http.response.body", "body": page})
 
 

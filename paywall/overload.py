@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 from starlette.types import Send
 
@@ -69,28 +68,23 @@ class InFlight:
     def of(self, reader: str) -> int:
         return self._readers.get(reader, 0)
 
-    @asynccontextmanager
-    async def slot(
-        self, reader: str, *, per_reader: int, per_process: int, wait: float
-    ) -> AsyncIterator[None]:
-        """Hold a slot for one view of `reader`; raises `Busy` (429 at once past
-        `per_reader`, 503 after waiting `wait` seconds for one of `per_process`)."""
+    def slot(self, reader: str, *, per_reader: int, per_process: int, wait: float) -> Slot:
+        """`async with` it to hold a slot for one view of `reader`: raises `Busy` (429 at
+        once past `per_reader`, 503 after waiting `wait` seconds for one of `per_process`)."""
+        return Slot(self, reader, per_reader, per_process, wait)
+
+    def _take(self, reader: str, per_reader: int) -> None:
         held = self._readers.get(reader, 0)
         if held >= per_reader:
             raise Busy(429, f"{held} views of this reader already in flight")
         self._readers[reader] = held + 1
-        try:
-            await self._enter(per_process, wait)
-            try:
-                yield
-            finally:
-                self._leave(per_process)
-        finally:
-            left = self._readers[reader] - 1
-            if left:
-                self._readers[reader] = left
-            else:
-                del self._readers[reader]
+
+    def _release(self, reader: str) -> None:
+        left = self._readers[reader] - 1
+        if left:
+            self._readers[reader] = left
+        else:
+            del self._readers[reader]
 
     async def _enter(self, limit: int, wait: float) -> None:
         self._wake(limit)
@@ -122,3 +116,36 @@ class InFlight:
             if not waiter.done():
                 self._running += 1
                 waiter.set_result(None)
+
+
+class Slot:
+    """One view's place in `InFlight` (a class, not a generator: it is entered per view)."""
+
+    __slots__ = ("_in_flight", "_per_process", "_per_reader", "_reader", "_wait")
+
+    def __init__(
+        self, in_flight: InFlight, reader: str, per_reader: int, per_process: int, wait: float
+    ) -> None:
+        self._in_flight = in_flight
+        self._reader = reader
+        self._per_reader = per_reader
+        self._per_process = per_process
+        self._wait = wait
+
+    async def __aenter__(self) -> None:
+        in_flight = self._in_flight
+        in_flight._take(self._reader, self._per_reader)
+        try:
+            await in_flight._enter(self._per_process, self._wait)
+        except BaseException:
+            in_flight._release(self._reader)
+            raise
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._in_flight._leave(self._per_process)
+        self._in_flight._release(self._reader)

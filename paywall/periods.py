@@ -26,8 +26,23 @@ class Period:
         return max(int((self.ends - now).total_seconds()), 0) + EXPIRY_SLACK_SECONDS
 
 
+# The last period found per (name, zone), with the whole second it was found for: every
+# view asks, and a period's bounds are whole seconds, so one lookup a second is enough.
+_LAST: dict[tuple[PeriodName, ZoneInfo], tuple[float, Period]] = {}
+
+
 def current_period(name: PeriodName, zone: ZoneInfo, now: datetime) -> Period:
     """The period of `name` containing `now` (an aware datetime), in `zone`."""
+    second = now.timestamp() // 1
+    last = _LAST.get((name, zone))
+    if last is not None and last[0] == second:
+        return last[1]
+    period = _period(name, zone, now)
+    _LAST[(name, zone)] = (second, period)
+    return period
+
+
+def _period(name: PeriodName, zone: ZoneInfo, now: datetime) -> Period:
     local = now.astimezone(zone)
     today = local.date()
     if name == "day":

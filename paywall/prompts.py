@@ -52,6 +52,19 @@ class PromptContext:
     def offer_ids(self) -> tuple[str, ...]:
         return tuple(str(offer["id"]) for offer in self.offers)
 
+    def key(self) -> tuple[Any, ...]:
+        """What tells two contexts of one config apart (an offer id stands for its offer)."""
+        return (
+            self.articles_left,
+            self.limit,
+            self.limit_used,
+            self.publication,
+            self.period,
+            self.subscribe_url,
+            self.register_url,
+            self.offer_ids,
+        )
+
 
 def _plural(count: int) -> str:
     return "" if count == 1 else "s"
@@ -203,15 +216,30 @@ def _lookup(stack: list[Mapping[str, Any]], name: str) -> Any:
 
 
 class Prompts:
-    """The compiled prompt fragments of one config, each wrapped in its data-paywall element."""
+    """The compiled prompt fragments of one config, each wrapped in its data-paywall element.
+
+    Most views show one of a few fragments (a prompt, the articles left, today's offers), so
+    those rendered from a `PromptContext` are kept, up to `CACHED_FRAGMENTS`."""
+
+    CACHED_FRAGMENTS = 4096
 
     def __init__(self, templates: Mapping[str, tuple[Node, ...]], stylesheet: str) -> None:
         self.templates = dict(templates)
         self._style = f"<style>{stylesheet}</style>" if stylesheet.strip() else ""
+        self._rendered: dict[tuple[Any, ...], str] = {}
 
     def render(self, name: str, context: Mapping[str, Any] | PromptContext) -> str:
-        if isinstance(context, PromptContext):
-            context = context.variables()
+        if not isinstance(context, PromptContext):
+            return self._render(name, context)
+        key = (name, *context.key())
+        fragment = self._rendered.get(key)
+        if fragment is None:
+            if len(self._rendered) >= self.CACHED_FRAGMENTS:
+                self._rendered.clear()
+            fragment = self._rendered[key] = self._render(name, context.variables())
+        return fragment
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
         body = render(self.templates[name], [context])
         return (
             f'<div class="paywall-prompt paywall-{name}" data-paywall="{name}">'

@@ -54,32 +54,41 @@ class Cut:
 
 
 class PageCuts:
-    """Cuts of recently seen pages, least recently used first out, within a byte budget."""
+    """Cuts of recently seen pages, least recently used first out, within a byte budget.
+
+    A page is looked up by a cheap fingerprint (its length, a sample of its bytes, the
+    type and options), then compared in full: hashing a whole page on every view would cost
+    more than the rest of the lookup. Two pages with one fingerprint take turns in its slot.
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._cuts: OrderedDict[tuple[bytes, str, CutOptions], Cut | None] = OrderedDict()
+        self._cuts: OrderedDict[tuple[int, bytes, str, CutOptions], tuple[bytes, Cut | None]]
+        self._cuts = OrderedDict()
         self._size = 0
 
     def cut(self, data: bytes, content_type: str, options: CutOptions) -> Cut | None:
         """The page cut for `options`, or None when it has no gated element."""
-        key = (data, content_type, options)
-        try:
-            found = self._cuts[key]
-        except KeyError:
-            pass
-        else:
+        key = (len(data), data[:: max(len(data) // _SAMPLED_BYTES, 1)], content_type, options)
+        entry = self._cuts.get(key)
+        if entry is not None and entry[0] == data:
             self._cuts.move_to_end(key)
-            return found
+            return entry[1]
         found = cut_page(data, content_type, options)
         size = _cost(data, found)
         if size <= self.budget // 4:  # a few huge pages must not evict everything else
-            self._cuts[key] = found
+            if entry is not None:
+                self._size -= _cost(*entry)
+            self._cuts[key] = (data, found)
+            self._cuts.move_to_end(key)
             self._size += size
             while self._size > self.budget:
-                (old, _, _), dropped = self._cuts.popitem(last=False)
-                self._size -= _cost(old, dropped)
+                _, dropped = self._cuts.popitem(last=False)
+                self._size -= _cost(*dropped)
         return found
+
+
+_SAMPLED_BYTES = 512
 
 
 def _cost(data: bytes, cut: Cut | None) -> int:

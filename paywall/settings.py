@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -108,7 +109,7 @@ class Config:
                 return rule.access
         return self.default_access
 
-    @property
+    @cached_property  # asked for every request
     def rules_have_capitals(self) -> bool:
         return any(rule.folded is not None for rule in self.rules)
 

@@ -37,12 +37,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from itsdangerous import BadSignature, Signer
-
 from .exchange import cookie_attributes, cookie_value
 from .identity import Reader
 from .names import Status
 from .periods import Period
+from .signing import CookieSigner
 from .store import Outcome, Verdict
 
 _PAYLOAD = re.compile(r"([A-Za-z0-9_-]{12})\.([0-9A-Za-z-]{1,16})\.(\d{1,6})\.([01])\.(\d{1,12})")
@@ -104,9 +103,7 @@ class SummaryCookie:
     """Reads and writes `<name>_s`: every key verifies, the first signs."""
 
     def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
-        # itsdangerous signs with the LAST key of the list; ours signs with the first.
-        self._signer = Signer(list(reversed(keys)), salt="paywall.summary")
-        self._current = Signer(keys[0], salt="paywall.summary")  # one HMAC for most readers
+        self._signer = CookieSigner(keys, salt="paywall.summary")
         self.name = name + _SUFFIX
         self._needle = self.name.encode("latin-1") + b"="
         self._attributes = cookie_attributes(max_age=max_age, secure=secure)
@@ -117,14 +114,10 @@ class SummaryCookie:
         raw = cookie_value(headers, self._needle)
         if raw is None or len(raw) > _MAX_COOKIE_VALUE:
             return None, False
-        current = True
-        try:
-            try:
-                payload = self._current.unsign(raw).decode("ascii")
-            except BadSignature:
-                payload, current = self._signer.unsign(raw).decode("ascii"), False
-        except (BadSignature, UnicodeDecodeError):
+        unsigned = self._signer.unsign_current(raw)
+        if unsigned is None or not unsigned[0].isascii():
             return None, False
+        payload, current = unsigned[0].decode("ascii"), unsigned[1]
         match = _PAYLOAD.fullmatch(payload)
         if match is None:
             return None, False

@@ -428,6 +428,28 @@ async def test_oversized_pages_are_not_buffered_without_bound(
         assert prompts(walled) == ["subscribe"] and "secret-text" not in walled.text
 
 
+@pytest.mark.parametrize("path", ["/premium/story", "/sponsored/story", "/about"])
+async def test_upstream_that_stops_without_a_last_message_still_gets_walled(
+    store: Any, config_file: Callable[..., Path], path: str
+) -> None:
+    """The upstream returns after a chunk marked more_body: on a gated path, and on a free
+    path gated by its X-Paywall, the reader still gets the walled page, not the article."""
+
+    async def site(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), (b"x-paywall", b"premium")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": article_page().encode(), "more_body": True}
+        )
+
+    paywall = PaywallMiddleware(site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        walled = await reader.get(path)
+    assert prompts(walled) == ["subscribe"]
+    assert ARTICLE_PARAGRAPHS[-1] not in walled.text
+    assert "x-paywall" not in walled.headers
+
+
 async def test_lifespan_and_websocket_scopes_pass_through(
     store: Any, config_file: Callable[..., Path]
 ) -> None:

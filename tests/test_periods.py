@@ -36,3 +36,16 @@ def test_day() -> None:
     period = current_period("day", TOKYO, datetime(2026, 11, 27, 16, tzinfo=UTC))
     assert period.id == "2026-11-28"
     assert period.seconds_left(datetime(2026, 11, 28, 23, 0, tzinfo=TOKYO)) == 3600 + 3600
+
+
+def test_the_period_changes_on_the_first_instant_of_the_next_one() -> None:
+    """Periods are remembered per second: the last microsecond of a month and the first of
+    the next, asked one after the other, still fall in their own months."""
+    zone = ZoneInfo("UTC")
+    last = datetime(2026, 11, 30, 23, 59, 59, 999_999, tzinfo=UTC)
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    for _ in range(2):
+        assert current_period("month", zone, last).id == "2026-11"
+        assert current_period("month", zone, first).id == "2026-12"
+        assert current_period("day", TOKYO, first).id == "2026-12-01"
+        assert current_period("month", zone, last).id == "2026-11"

@@ -12,6 +12,7 @@ import pytest
 from paywall.config import load_config
 from paywall.prompts import (
     PROMPT_NAMES,
+    PromptContext,
     Prompts,
     TemplateSyntaxError,
     compile_template,
@@ -157,6 +158,44 @@ def test_wrapper_element_carries_the_prompt_name() -> None:
         assert f'data-paywall="{name}"' in html
         assert html.endswith("</div>")
         assert html.count("data-paywall=") == 1
+
+
+def prompt_context(left: int, offers: tuple[dict[str, Any], ...] = ()) -> PromptContext:
+    return PromptContext(left, 5, False, "The Gazette", "month", "/subscribe", "/register", offers)
+
+
+def test_fragments_are_rendered_once_and_stay_true_to_their_context() -> None:
+    prompts = loaded(None)
+    trial = {
+        "id": "trial",
+        "headline": "Try 3 months for $9",
+        "url": "/t",
+        "ends": "",
+        "starts": "",
+    }
+    three, two = (
+        prompts.render("meter", prompt_context(3)),
+        prompts.render("meter", prompt_context(2)),
+    )
+    assert "3 free articles" in three and "2 free articles" in two
+    assert prompts.render("meter", prompt_context(3)) is three  # kept, not rendered again
+    walled = prompts.render("subscribe", prompt_context(0, (trial,)))
+    assert "Try 3 months for $9" in walled
+    assert "Try 3 months" not in prompts.render("subscribe", prompt_context(0))
+    assert prompts.render("meter", prompt_context(3)) == prompts.render(
+        "meter", dict_of(prompt_context(3))
+    )
+
+
+def test_fragment_cache_is_bounded() -> None:
+    prompts = loaded(None)
+    for left in range(Prompts.CACHED_FRAGMENTS + 10):
+        assert f"{left} free article" in prompts.render("meter", prompt_context(left))
+    assert len(prompts._rendered) <= Prompts.CACHED_FRAGMENTS
+
+
+def dict_of(ctx: PromptContext) -> dict[str, Any]:
+    return ctx.variables()
 
 
 def test_missing_files_fall_back_to_the_shipped_ones(tmp_path: Path) -> None:

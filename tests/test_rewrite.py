@@ -932,6 +932,26 @@ def test_a_page_bigger_than_a_quarter_of_the_budget_is_not_kept(parses: list[byt
     assert parses == [small, big, big]  # the small page is still there
 
 
+def test_pages_alike_but_for_unsampled_bytes_never_share_a_cut(parses: list[bytes]) -> None:
+    """The cache finds a page by a sample of its bytes, then compares it in full: two stories
+    of one length that differ only between sampled bytes each get their own cut."""
+    opts = options(teaser=1)
+    shell = page_with("<p>Opening paragraph.</p><p>Story A secret. " + "y" * 4000 + "</p>")
+    stride = len(shell) // rewrite._SAMPLED_BYTES
+    index = shell.index(b"Story A") + 6  # the "A"
+    index += 1 if index % stride == 0 else 0  # a byte the sample skips
+    other = shell[:index] + b"B" + shell[index + 1 :]
+    assert other[::stride] == shell[::stride] and other != shell  # one fingerprint
+    cache = PageCuts(1 << 20)
+    a = cache.cut(shell, "text/html", opts)
+    b = cache.cut(other, "text/html", opts)
+    assert a is not None and b is not None
+    assert b"Opening" in a.join(PROMPT) and b"secret" not in a.join(PROMPT)
+    assert cache.cut(other, "text/html", opts) is b
+    assert cache.cut(shell, "text/html", opts) == a  # cut again (they took turns)
+    assert parses[:2] == [shell, other]
+
+
 # -- property tests ----------------------------------------------------------------------
 
 # No "<" in the words: a "<!--" there would (rightly) hide the rest of the page.
