@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from starlette.types import Scope
@@ -25,7 +25,7 @@ from .identity import Identified, ReaderCookie, account_of
 from .names import Status
 from .overload import Busy, InFlight
 from .periods import current_period
-from .rewrite import PageCuts
+from .rewrite import CutOptions, PageCuts
 from .settings import Access, Config
 from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
 from .summary import SummaryCookie, degraded, summarise
@@ -44,6 +44,7 @@ class Tools:
     in_flight: InFlight
     pages: PageCuts
     clock: Callable[[], datetime]
+    cut_options: dict[tuple[bool, bool], CutOptions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -369,13 +369,7 @@ class _PaywallResponder:
         coding = (self.headers.get(b"content-encoding") or "identity").strip().lower()
         if coding != "identity":
             body = decompress(body, coding)
-        options = rewrite.CutOptions(
-            selector=config.article,
-            walled=decision.walled,
-            teaser_paragraphs=0 if self.later_page() else config.teaser_paragraphs,
-            teaser_max_words=config.teaser_max_words,
-            declare_paywall=config.structured_data,
-        )
+        options = self.cut_options(decision.walled, self.later_page())
         content_type = self.headers.get(b"content-type") or ""
         cut = self.tools.pages.cut(body, content_type, options)
         if cut is None:
@@ -385,6 +379,20 @@ class _PaywallResponder:
         self.headers.set(b"content-encoding", None)
         self.headers.set(b"content-type", utf8_content_type(content_type))
         return cut.join(self.render() if decision.prompt else "")
+
+    def cut_options(self, walled: bool, later_page: bool) -> rewrite.CutOptions:
+        """How this kind of view cuts pages: built once per config version, not per view."""
+        options = self.tools.cut_options.get((walled, later_page))
+        if options is None:
+            config = self.config
+            options = self.tools.cut_options[(walled, later_page)] = rewrite.CutOptions(
+                selector=config.article,
+                walled=walled,
+                teaser_paragraphs=0 if later_page else config.teaser_paragraphs,
+                teaser_max_words=config.teaser_max_words,
+                declare_paywall=config.structured_data,
+            )
+        return options
 
     def later_page(self) -> bool:
         """A page after the first of a paginated article: walled readers get no teaser."""
