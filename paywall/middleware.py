@@ -20,6 +20,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite, routing, shapes
+from .analytics.endpoints import Endpoints
+from .analytics.recorder import Recorder
+from .analytics.storewatch import watch
 from .config import LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
@@ -78,13 +81,24 @@ class PaywallMiddleware:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
         self._tools_for: tuple[Config, Tools] | None = None
+        # Analytics (paywall/analytics/): counted per view in memory, flushed to the store.
+        self.analytics = Recorder(client, first.startup.store_prefix, self._keys, self._now)
+        self.endpoints = Endpoints(self.analytics, self.live, client, first.startup.store_prefix)
+        watch(self.store, self.analytics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.live.config.analytics.serves:
+                await self.endpoints.lifespan(self.app, scope, receive, send)  # flush at the end
+                return
             await self.app(scope, receive, send)
             return
         config = self.live.current()
-        await _PaywallResponder(self.app, config, self.tools(config), scope)(receive, send)
+        if self.endpoints.wants(config, scope["path"]):
+            await self.endpoints.answer(config, scope, receive, send)
+            return
+        responder = _PaywallResponder(self.app, config, self.tools(config), scope, self.analytics)
+        await responder(receive, send)
 
     def tools(self, config: Config) -> Tools:
         """What requests under this config version use (the cookie's name and flags, and the
@@ -121,8 +135,12 @@ class _State(enum.Enum):
 class _PaywallResponder:
     """One HTTP request as its response passes through."""
 
-    def __init__(self, app: ASGIApp, config: Config, tools: Tools, scope: Scope) -> None:
+    def __init__(
+        self, app: ASGIApp, config: Config, tools: Tools, scope: Scope, analytics: Recorder
+    ) -> None:
         self.app = app
+        self.analytics = analytics
+        self.section = ""  # the view's section, for its offer links
         self.config = config
         self.tools = tools
         self.scope = scope
@@ -198,6 +216,7 @@ class _PaywallResponder:
             return
         decision = self.decision = viewed.decision
         logger.debug("paywall: %s", decision.describe())
+        self.section = self.analytics.view(config, decision, self.scope["path"])
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
             return
@@ -260,6 +279,7 @@ class _PaywallResponder:
         who = who_is(account_of(self.scope) is not None)
         self.decision = Decision(who, access, Result.PREFETCH)
         logger.debug("paywall: %s", self.decision.describe())
+        self.analytics.view(self.config, self.decision, self.scope["path"])
         body = b"Metered articles are not served to prefetch or prerender requests.\n"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -364,7 +384,8 @@ class _PaywallResponder:
     def render(self) -> str:
         decision = self.decision
         assert decision is not None and decision.prompt is not None and decision.context
-        return self.config.prompts.render(decision.prompt, decision.context)
+        variables = self.analytics.prompt_variables(decision, self.section)  # counted links
+        return self.config.prompts.render(decision.prompt, variables)
 
     def standalone(self) -> bytes:
         if "content-encoding" in self.headers:

@@ -58,7 +58,7 @@ def _plural(count: int) -> str:
 
 
 TOP_LEVEL_NAMES = frozenset(PromptContext(0, 0, False, "", "", "", "", ()).variables())
-OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})
+OFFER_NAMES = frozenset({"id", "headline", "url", "click_url", "ends", "starts"})
 STYLESHEET = "paywall.css"
 
 _TAG = re.compile(

@@ -529,6 +529,7 @@ def test_offer_context_is_what_templates_see(config_file: WriteConfig) -> None:
         "id": "spring",
         "headline": "Spring sale",
         "url": "https://shop.example.com/spring",
+        "click_url": "https://shop.example.com/spring",  # counted via the paywall with analytics
         "starts": "March 1st",
         "ends": "May 31st",
         "price": 12,
