@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 Label = str | int
 Field = tuple[Label, ...]  # (kind, labels...) before encoding
@@ -83,7 +82,7 @@ def decode(raw: bytes | str) -> Field | None:
     return tuple(value)
 
 
-def expires_at(day: date, zone: ZoneInfo, retention_days: int) -> int:
+def expires_at(day: date, zone: tzinfo, retention_days: int) -> int:
     """Unix seconds when the hash of `day` goes: `retention_days` after the day ends."""
     end = datetime.combine(day + timedelta(days=1 + retention_days), time(), zone)
     return int(end.timestamp())
