@@ -82,7 +82,7 @@ class PaywallMiddleware:
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
         self._tools_for: tuple[Config, Tools] | None = None
         # Analytics (paywall/analytics/): counted per view in memory, flushed to the store.
-        self.analytics = Recorder(client, first.startup.store_prefix, self._keys, self._now)
+        self.analytics = Recorder(client, first.startup.store_prefix, self._keys, self._now, first)
         self.endpoints = Endpoints(self.analytics, self.live, client, first.startup.store_prefix)
         watch(self.store, self.analytics)
 

@@ -55,7 +55,12 @@ class Recorder:
     """One worker's counters, flushed to the store; long-lived (config versions come and go)."""
 
     def __init__(
-        self, client: Any, prefix: str, keys: list[str], clock: Callable[[], datetime]
+        self,
+        client: Any,
+        prefix: str,
+        keys: list[str],
+        clock: Callable[[], datetime],
+        config: Config,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -74,6 +79,7 @@ class Recorder:
         self._history: list[ConfigChange] = []
         self._task: asyncio.Task[None] | None = None
         self._unreachable = False  # logged once per outage
+        self._configure(config)
 
     # -- the view path: cheap --
 
