@@ -184,17 +184,25 @@ async def test_lifespan_shutdown_flushes_for_apps_with_and_without_lifespan(
         site = Site(store, config_file(ON), prefix, app)
         async with site.browser() as reader:
             await reader.get("/articles/one")
-        sent: list[str] = []
-        incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-
-        async def receive() -> Any:
-            return next(incoming)
-
-        async def send(message: Any) -> None:
-            sent.append(message["type"])
-
-        await site.paywall({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
-        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert await lifespan_messages(site.paywall) == [
+            "lifespan.startup.complete",
+            "lifespan.shutdown.complete",
+        ]
         report = await site.analytics.report(TODAY, TODAY)
         assert report.total.views == (1 if app is no_lifespan else 2)  # counted once each run
     assert events == ["up", "down"]
+
+
+async def lifespan_messages(app: Any) -> list[str]:
+    """Run a server's lifespan (start-up, then shutdown) on `app`; what it sent back."""
+    sent: list[str] = []
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> Any:
+        return next(incoming)
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    return sent

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from paywall.analytics.history import ConfigChange
 from paywall.config import RELOAD_CHECK_SECONDS, LiveConfig, load_config
 from paywall.names import Audience
 from paywall.settings import Config, human_date
@@ -784,7 +785,7 @@ def test_every_start_and_reload_is_told_with_its_hash_and_diff(
 ) -> None:
     path = config_file()
     live = LiveConfig(path)
-    changes = []
+    changes: list[ConfigChange] = []
     live.listeners.append(changes.append)
     assert live.started.result == "start" and live.started.hash == live.hash
     path.write_text(base.replace("  limit: 3", "  limit: 5"), encoding="utf-8")
