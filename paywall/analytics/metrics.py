@@ -51,7 +51,7 @@ def run_directory() -> str | None:
     if parent is None or parent.pid is None:
         return None
     base = Path(tempfile.gettempdir())
-    _sweep(base)
+    sweep(base)
     folder = base / f"paywall-metrics-{os.getuid()}-{parent.pid}-{_started(parent.pid)}"
     folder.mkdir(mode=0o700, exist_ok=True)
     os.environ[ENV] = str(folder)
@@ -68,7 +68,7 @@ def _started(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _sweep(base: Path) -> None:
+def sweep(base: Path) -> None:
     """Remove this user's run directories whose supervisor is gone."""
     if not Path("/proc/self/stat").exists():
         return
