@@ -42,7 +42,7 @@ def test_workers_of_one_supervisor_share_a_directory_of_its_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     no_directory_set(monkeypatch)
-    monkeypatch.setattr(metrics.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: _Parent(os.getpid()))
     stale = tmp_path / f"paywall-metrics-{os.getuid()}-{os.getpid()}-1"  # an older process
     stale.mkdir()
