@@ -13,6 +13,7 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
+from .analytics.cli import add_report_command, credit_line, report_command
 from .entitlements import PLANS, Entitlements, status_of
 from .yamlsource import ConfigError
 
@@ -45,8 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 help="last day of access, YYYY-MM-DD, inclusive, in meter.timezone"
                 " (a past date records a lapsed trial or subscription)",
             )
+            command.add_argument(
+                "--ref",
+                help="the paywall_ref the reader arrived with: counts a conversion for its offer",
+            )
+    add_report_command(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return asyncio.run(report_command(parser, args))
     if args.command == "check":
         return _check(args.config)
     if args.command == "demo":
@@ -71,7 +79,7 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
         )
         return 1
     client = connect(config.startup.store_url, timeout=5.0)
-    entitlements = Entitlements(client, config.startup.store_prefix)
+    entitlements = Entitlements.for_config(client, config)
     try:
         if args.command == "grant":
             try:
@@ -79,7 +87,10 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
             except ValueError:
                 parser.error(f"--until: expected a date like 2027-03-31, got {args.until!r}")
             start = datetime.combine(last_day + timedelta(days=1), time(), config.timezone)
-            await entitlements.grant(args.account, plan=args.plan, until=start)
+            ref = args.ref
+            credited = await entitlements.grant(args.account, plan=args.plan, until=start, ref=ref)
+            if ref is not None:
+                print(credit_line(credited), file=sys.stderr)
         elif args.command == "revoke":
             await entitlements.revoke(args.account)
         plan, until = await entitlements.lookup(args.account)

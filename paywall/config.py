@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+from .analytics.history import ConfigChange, content_hash, short_diff
 from .schema import build
 from .settings import Config
 from .yamlsource import ConfigError, read_source
@@ -30,31 +33,44 @@ class LiveConfig:
     """The current config, re-read within a second or two of ops editing the file or templates.
 
     An edit that does not validate is logged once and the last good version keeps serving.
+    Each start and reload, accepted or rejected, is also told to `listeners` as a
+    `ConfigChange` (its hash, a short diff): the config history and the reload metrics.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.config = load_config(self.path)
-        self._stamp = self._fingerprint()
+        files = self._read_files()
+        self._stamp = _fingerprint(files)
+        self._text = _text_of(files)
+        self.hash = content_hash([content for _, content in files])
+        self.started = ConfigChange(datetime.now(UTC), "start", self.hash, "", "")
+        self.listeners: list[Callable[[ConfigChange], None]] = []
         self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
 
     def current(self) -> Config:
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + RELOAD_CHECK_SECONDS
-            stamp = self._fingerprint()
+            files = self._read_files()
+            stamp = _fingerprint(files)
             if stamp != self._stamp:
                 self._stamp = stamp
-                self._reload()
+                self._reload(files)
         return self.config
 
-    def _reload(self) -> None:
+    def _reload(self, files: list[tuple[Path, bytes]]) -> None:
+        new_hash, text = content_hash([content for _, content in files]), _text_of(files)
+        diff = short_diff(self._text, text, self.path.name)
         try:
             config = load_config(self.path)
         except ConfigError as exc:
             logger.error(
                 "paywall: config edit rejected, still serving the last good version:\n%s", exc
             )
+            now = datetime.now(UTC)
+            problems = tuple(exc.problems)
+            self._tell(ConfigChange(now, "rejected", new_hash, self.hash, diff, problems))
             return
         if config.startup != self.config.startup:
             logger.warning(
@@ -64,18 +80,36 @@ class LiveConfig:
             config = replace(config, startup=self.config.startup)
         self.config = config
         logger.info("paywall: reloaded %s", self.path)
+        previous, self.hash, self._text = self.hash, new_hash, text
+        self._tell(ConfigChange(datetime.now(UTC), "ok", new_hash, previous, diff))
 
-    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        """Size and content hash of the file and templates: robust to coarse mtimes."""
-        files = [self.path]
+    def _tell(self, change: ConfigChange) -> None:
+        for listener in self.listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not stop the reload
+                logger.exception("paywall: config change listener failed")
+
+    def _read_files(self) -> list[tuple[Path, bytes]]:
+        """The file and the templates, as they are now (unreadable ones left out)."""
+        paths = [self.path]
         folder = self.config.templates_dir
         if folder is not None and folder.is_dir():
-            files.extend(sorted(folder.iterdir()))
-        stamps = []
-        for file in files:
+            paths.extend(sorted(folder.iterdir()))
+        found = []
+        for path in paths:
             try:
-                content = file.read_bytes()
+                found.append((path, path.read_bytes()))
             except OSError:
                 continue
-            stamps.append((str(file), len(content), zlib.crc32(content)))
-        return tuple(stamps)
+        return found
+
+
+def _fingerprint(files: list[tuple[Path, bytes]]) -> tuple[tuple[str, int, int], ...]:
+    """Size and content hash of the file and templates: robust to coarse mtimes."""
+    return tuple((str(path), len(content), zlib.crc32(content)) for path, content in files)
+
+
+def _text_of(files: list[tuple[Path, bytes]]) -> str:
+    """The config file's text (the first file), for diffs."""
+    return files[0][1].decode("utf-8", "replace") if files else ""

@@ -19,6 +19,9 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import rewrite, routing, shapes
+from .analytics.endpoints import Endpoints
+from .analytics.recorder import Recorder
+from .analytics.storewatch import watch
 from .config import LiveConfig
 from .connection import connect
 from .crawlers import CrawlerVerifier
@@ -77,19 +80,32 @@ class PaywallMiddleware:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
         self._tools_for: tuple[Config, Tools] | None = None
+        # Analytics (paywall/analytics/): counted per view in memory, flushed to the store.
+        self.analytics = Recorder(client, first.startup.store_prefix, self._keys, self._now, first)
+        self.endpoints = Endpoints(self.analytics, self.live, client, first.startup.store_prefix)
+        watch(self.store, self.analytics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.live.config.analytics.serves:
+                await self.endpoints.lifespan(self.app, scope, receive, send)  # flush at the end
+                return
             await self.app(scope, receive, send)
             return
         config = self.live.current()
+        if self.endpoints.wants(config, scope["path"]):
+            await self.endpoints.answer(config, scope, receive, send)
+            return
         access = routing.access_of(config, scope)
         if access == "free":  # the common case, kept cheap: no responder unless X-Paywall
             free = _FreePage(self, config, scope, send)
             await self.app(scope, receive, free.send)
             await free.finish()
             return
-        await _PaywallResponder(self.app, config, self.tools(config), scope, access)(receive, send)
+        tools = self.tools(config)
+        await _PaywallResponder(self.app, config, tools, scope, access, self.analytics)(
+            receive, send
+        )
 
     def tools(self, config: Config) -> Tools:
         """What requests under this config version use (the cookie's name and flags, and the
@@ -144,8 +160,9 @@ class _FreePage:
         elif message["type"] == "http.response.start" and has_override(message["headers"]):
             config = self._config
             tools = self._middleware.tools(config)
+            middleware = self._middleware
             self._responder = _PaywallResponder(
-                self._middleware.app, config, tools, self._scope, "free"
+                middleware.app, config, tools, self._scope, "free", middleware.analytics
             )
             self._responder.send = self._send
             await self._responder.send_wrapper(message)
@@ -164,9 +181,17 @@ class _PaywallResponder:
     through."""
 
     def __init__(
-        self, app: ASGIApp, config: Config, tools: Tools, scope: Scope, path_access: Access
+        self,
+        app: ASGIApp,
+        config: Config,
+        tools: Tools,
+        scope: Scope,
+        path_access: Access,
+        analytics: Recorder,
     ) -> None:
         self.app = app
+        self.analytics = analytics
+        self.section: str | None = None  # a counted view's section, for its offer links
         self.config = config
         self.tools = tools
         self.scope = scope
@@ -240,6 +265,8 @@ class _PaywallResponder:
         decision = self.decision = viewed.decision
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("paywall: %s", decision.describe())
+        if count:  # a view (a GET): counted by analytics
+            self.section = self.analytics.view(config, decision, self.scope["path"])
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
             return
@@ -303,6 +330,7 @@ class _PaywallResponder:
         self.decision = Decision(who, access, Result.PREFETCH)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("paywall: %s", self.decision.describe())
+        self.analytics.view(self.config, self.decision, self.scope["path"])
         body = b"Metered articles are not served to prefetch or prerender requests.\n"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -405,7 +433,8 @@ class _PaywallResponder:
     def render(self) -> str:
         decision = self.decision
         assert decision is not None and decision.prompt is not None and decision.context
-        return self.config.prompts.render(decision.prompt, decision.context)
+        context = self.analytics.prompt_context(decision, self.section)  # counted links
+        return self.config.prompts.render(decision.prompt, context)
 
     def standalone(self) -> bytes:
         self.headers.set(b"content-encoding", None)

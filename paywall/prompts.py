@@ -18,6 +18,7 @@ from typing import Any
 from .names import Prompt
 
 PROMPT_NAMES = tuple(prompt.value for prompt in Prompt)
+CLICK_URL = "click_url"  # the offer variable holding the counted link to the offer
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class PromptContext:
         return tuple(str(offer["id"]) for offer in self.offers)
 
     def key(self) -> tuple[Any, ...]:
-        """What tells two contexts of one config apart (an offer id stands for its offer)."""
+        """What tells two contexts of one config apart (an offer's id and link stand for it)."""
         return (
             self.articles_left,
             self.limit,
@@ -62,7 +63,7 @@ class PromptContext:
             self.period,
             self.subscribe_url,
             self.register_url,
-            self.offer_ids,
+            tuple((str(offer["id"]), offer.get(CLICK_URL)) for offer in self.offers),
         )
 
 
@@ -71,7 +72,7 @@ def _plural(count: int) -> str:
 
 
 TOP_LEVEL_NAMES = frozenset(PromptContext(0, 0, False, "", "", "", "", ()).variables())
-OFFER_NAMES = frozenset({"id", "headline", "url", "ends", "starts"})
+OFFER_NAMES = frozenset({"id", "headline", "url", CLICK_URL, "ends", "starts"})
 STYLESHEET = "paywall.css"
 
 _TAG = re.compile(

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .analytics.schema import TOP_KEYS as ANALYTICS_KEYS
+from .analytics.schema import analytics_settings
 from .connection import scheme_problem
 from .crawlers import Crawler
 from .html import Selector
 from .names import Audience
 from .periods import PERIODS
-from .prompts import Prompts, load_prompts
+from .prompts import CLICK_URL, Prompts, load_prompts
 from .settings import (
     ACCESS_LEVELS,
     AUDIENCES,
@@ -137,6 +139,7 @@ class _Builder:
             cookie_max_age=self.integer(cookie, ("cookie", "max_age_days"), 365, low=1) * 86400,
             on_store_error=self.choice(top, ("on_store_error",), ON_STORE_ERROR, "open"),
             prompts=prompts or Prompts({}, ""),
+            analytics=analytics_settings(self, top),
         )
         self.source.problems.extend(prompt_problems)
         if self.source.problems or prompts is None:
@@ -223,7 +226,7 @@ class _Builder:
         rules = []
         for index, item in enumerate(value):
             at: KeyPath = ("content", "rules", index)
-            rule = self.section(item, at, {"path", "access"})
+            rule = self.section(item, at, {"path", "access", "section"})
             if not rule:
                 continue
             pattern = self.text(rule, (*at, "path"), None)
@@ -235,7 +238,10 @@ class _Builder:
             folded = pattern.lower()
             regex = re.compile(fnmatch.translate(pattern))
             lower = re.compile(fnmatch.translate(folded)) if folded != pattern else None
-            rules.append(Rule(pattern, regex, access, lower))
+            section = self.text(rule, (*at, "section"), pattern).strip()
+            if not section:
+                self.error((*at, "section"), "must not be empty")
+            rules.append(Rule(pattern, regex, access, lower, section or pattern))
         return tuple(rules)
 
     def crawlers(self, value: Any) -> tuple[Crawler, ...]:
@@ -332,7 +338,11 @@ class _Builder:
                 self.error((*at, "ends"), "ends before it starts")
             context["starts"] = human_date(starts) if starts else ""
             context["ends"] = human_date(ends) if ends else ""
+            context[CLICK_URL] = context["url"]  # the counted link when analytics is on
             for key, extra in item.items():
+                if key == CLICK_URL:
+                    self.error((*at, key), f"{CLICK_URL} is the paywall's own (the counted link)")
+                    continue
                 if key in context or key == "audience":
                     continue
                 if isinstance(extra, dict | list) or extra is None:
@@ -399,6 +409,7 @@ _TOP_KEYS = {
     "subscribe_url",
     "register_url",
     "crawlers",
+    *ANALYTICS_KEYS,
 }
 
 

@@ -21,6 +21,7 @@ ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
 OnStoreError = Literal["open", "closed"]
 ON_STORE_ERROR: tuple[OnStoreError, ...] = ("open", "closed")
 AUDIENCES = tuple(audience.value for audience in Audience)
+DEFAULT_SECTION = "default"  # analytics' section of a path no content rule matches
 DEFAULT_PREFIX = "paywall:"  # store.prefix: every key the paywall writes starts with it
 
 
@@ -30,6 +31,7 @@ class Rule:
     regex: re.Pattern[str]
     access: Access
     folded: re.Pattern[str] | None = None  # the glob lower-cased, when it has capitals
+    section: str = ""  # what analytics calls the rule's paths (`section:`, default the glob)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,23 @@ class Offer:
             and (self.starts is None or today >= self.starts)
             and (self.ends is None or today <= self.ends)
         )
+
+
+@dataclass(frozen=True)
+class Analytics:
+    """`analytics.*` and what else the paywall serves under `endpoints.prefix`."""
+
+    enabled: bool = False  # count views, clicks, conversions; serve {prefix}/o/
+    flush_seconds: float = 5.0  # how often each worker writes its counts to the store
+    retention_days: int = 400  # how long a day's counts are kept
+    metrics: bool = False  # metrics.enabled: serve {prefix}/metrics
+    prefix: str = "/paywall"  # endpoints.prefix, without a trailing slash
+    admin_token_env: str = "PAYWALL_ADMIN_TOKEN"  # admin.token_env
+
+    @property
+    def serves(self) -> bool:
+        """Whether anything answers under the prefix."""
+        return self.enabled or self.metrics
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,7 @@ class Config:
     cookie_max_age: int
     on_store_error: OnStoreError
     prompts: Prompts = field(repr=False)
+    analytics: Analytics = Analytics()
 
     def limit_for(self, signed_in: bool) -> int:
         """Free articles per period: signed-in readers without a plan may get more."""
@@ -108,6 +128,17 @@ class Config:
             if regex.match(path):
                 return rule.access
         return self.default_access
+
+    def section_for(self, path: str, access: Access) -> str:
+        """The section of the first rule matching `path` with this access (else of the first
+        rule matching it at all; `default` when none does): how analytics labels a view."""
+        found = None
+        for rule in self.rules:
+            if rule.regex.match(path):
+                if rule.access == access:
+                    return rule.section
+                found = found or rule.section
+        return found or DEFAULT_SECTION
 
     @cached_property  # asked for every request
     def rules_have_capitals(self) -> bool:

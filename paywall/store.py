@@ -94,6 +94,10 @@ def entitlement_key(prefix: str, reader: Reader) -> str:
     return f"{prefix}{reader.tag}:ent"
 
 
+def _unobserved(seconds: float, ok: bool) -> None:
+    pass
+
+
 class CircuitBreaker:
     """Fails fast for `seconds` after a store error, so a dead Redis costs one timeout per
     interval rather than one per request; then lets a single request probe it again."""
@@ -146,6 +150,8 @@ class MeterStore:
         # How long a caller may wait in all: its queue, a round trip before its own, its own
         # round trip at the hard cap. Only a lagging loop gets near it; past it we are slow.
         self.patience = 2 * hard_cap(timeout) + timeout
+        # Told how long each call took and whether it answered (analytics, Prometheus).
+        self.observe: Callable[[float, bool], None] = _unobserved
 
     async def view(
         self,
@@ -210,6 +216,17 @@ class MeterStore:
             return await call
 
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """`_guarded_call`, timed for `observe` (queue and round trip: what the view waited)."""
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = await self._guarded_call(call)
+            ok = True
+            return result
+        finally:
+            self.observe(time.perf_counter() - started, ok)
+
+    async def _guarded_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run one Redis call behind the circuit breaker; `call` bounds its own round trip
         with a `RedisBudget` (the batcher does, and `_bounded`).
 

@@ -210,3 +210,95 @@ def test_bad_until_date(real_store_config: Path, capsys: pytest.CaptureFixture[s
             ]
         )
     assert "expected a date like 2027-03-31" in capsys.readouterr().err
+
+
+# -- paywall grant --ref and paywall report ---------------------------------------------
+
+
+def test_grant_with_a_ref_says_whether_it_was_credited(
+    real_store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import date
+
+    from paywall.analytics.refs import Ref, RefSigner
+
+    from .conftest import SECRET
+
+    good = RefSigner([SECRET]).sign(Ref("subscribe", "trial-3m", "news", date(2027, 1, 5)))
+    grant = ["grant", "acct-9", "--plan", "trial", "--until", "2099-01-01"]
+    config = ["--config", str(real_store_config)]
+    assert main([*grant, "--ref", good, *config]) == 0
+    assert "conversion credited to offer trial-3m (prompt subscribe, section news" in (
+        capsys.readouterr().err
+    )
+    assert main([*grant, "--ref", good[:-3] + "abc", *config]) == 0
+    captured = capsys.readouterr()
+    assert "conversion NOT credited" in captured.err and "acct-9: trial until" in captured.out
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_report_prints_the_funnel(
+    real_store_config: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    import json
+    import os
+    from datetime import date
+
+    import redis
+
+    from paywall.analytics.keys import day_key, encode
+
+    prefix = load_config(real_store_config).startup.store_prefix
+    client = redis.Redis.from_url(os.environ["PAYWALL_TEST_REDIS_URL"])
+    client.hset(
+        day_key(prefix, date(2027, 1, 5)),
+        mapping={
+            encode(("v", "banner", "meter", "anonymous", "news", "anonymous")): 9,
+            encode(("v", "walled_limit", "subscribe", "anonymous", "news", "anonymous")): 4,
+            encode(("i", "trial-3m", "subscribe", "news")): 4,
+            encode(("c", "trial-3m", "subscribe", "news")): 2,
+        },
+    )
+    client.close()
+    span = ["--from", "2027-01-05", "--to", "2027-01-06", "--format", fmt]
+    assert main(["report", *span, "--config", str(real_store_config)]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["days"][0] == {
+            "date": "2027-01-05", "views": 13, "banners": 9, "last_free": 0, "walls": 4,
+            "clicks": 2, "conversions": 0,
+        }  # fmt: skip
+        assert data["days"][1]["views"] == 0
+        assert data["offers"] == {"trial-3m": {"impressions": 4, "clicks": 2, "conversions": 0}}
+        assert data["experiments"] == {}
+    elif fmt == "csv":
+        assert out.splitlines() == [
+            "date,views,banners,last_free,walls,clicks,conversions",
+            "2027-01-05,13,9,0,4,2,0",
+            "2027-01-06,0,0,0,0,0,0",
+        ]
+    else:
+        assert "2027-01-05" in out and "trial-3m" in out and "50.0%" in out
+
+
+def test_report_needs_a_store_and_a_sane_range(
+    tmp_path: Path, real_store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "memory.yaml"
+    path.write_text("publication: T\n")
+    assert main(["report", "--config", str(path)]) == 1
+    assert "has no store.url" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "report",
+                "--from",
+                "2027-02-01",
+                "--to",
+                "2027-01-01",
+                "--config",
+                str(real_store_config),
+            ]
+        )
+    assert "before --from" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from paywall.analytics.history import ConfigChange
 from paywall.config import RELOAD_CHECK_SECONDS, LiveConfig, load_config
 from paywall.names import Audience
 from paywall.settings import Config, human_date
@@ -503,6 +504,7 @@ offers:
 def test_offers_for_filters_by_audience(config_file: WriteConfig) -> None:
     config = load_config(config_file(OFFERS))
     day = date(2027, 4, 1)
+
     def ids(audience: Audience) -> list[str]:
         return [o["id"] for o in config.offers_for(audience, day)]
 
@@ -529,6 +531,7 @@ def test_offer_context_is_what_templates_see(config_file: WriteConfig) -> None:
         "id": "spring",
         "headline": "Spring sale",
         "url": "https://shop.example.com/spring",
+        "click_url": "https://shop.example.com/spring",  # counted via the paywall with analytics
         "starts": "March 1st",
         "ends": "May 31st",
         "price": 12,
@@ -715,3 +718,89 @@ def test_check_refuses_a_store_url_it_cannot_use(config_file: WriteConfig) -> No
     text = CONFIG.replace('  prefix: "PREFIX"\n', '  prefix: "PREFIX"\n  url: http://cache:6379\n')
     with pytest.raises(ConfigError, match=r"store\.url: unknown store URL"):
         load_config(config_file(text))
+
+
+# -- analytics, metrics and the paywall's own routes (docs/analytics.md) ------------------
+
+
+def test_analytics_keys_default_to_off(config_file: WriteConfig) -> None:
+    config = load_config(config_file())
+    settings = config.analytics
+    assert (settings.enabled, settings.metrics, settings.serves) == (False, False, False)
+    assert (settings.prefix, settings.flush_seconds, settings.retention_days) == (
+        "/paywall",
+        5,
+        400,
+    )
+    assert settings.admin_token_env == "PAYWALL_ADMIN_TOKEN"
+    assert [rule.section for rule in config.rules] == ["/sponsored/*", "/premium/*", "/articles/*"]
+
+
+def test_analytics_keys_are_read(base: str, config_file: WriteConfig) -> None:
+    text = base.replace("access: metered}", "access: metered, section: News}") + (
+        "endpoints: {prefix: /_paywall/}\n"
+        "analytics: {enabled: true, flush_seconds: 0.5, retention_days: 90}\n"
+        "metrics: {enabled: true}\n"
+        "admin: {token_env: OPS_TOKEN}\n"
+    )
+    config = load_config(config_file(text))
+    settings = config.analytics
+    assert (settings.enabled, settings.metrics, settings.prefix) == (True, True, "/_paywall")
+    assert (settings.flush_seconds, settings.retention_days) == (0.5, 90)
+    assert settings.admin_token_env == "OPS_TOKEN"
+    assert config.section_for("/articles/x", "metered") == "News"
+    assert config.section_for("/elsewhere", "free") == "default"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle", "key", "message"),
+    [
+        ("analytics: {flush_seconds: 0}\n", "flush_seconds", "analytics.flush_seconds", "≥ 0.1"),
+        ("analytics: {retention_days: 0}\n", "retention", "analytics.retention_days", "≥ 1"),
+        ("analytics: {enabled: yes please}\n", "yes please", "analytics.enabled", "true or false"),
+        ("analytics: {sample: 1}\n", "sample", "analytics.sample", "unknown key"),
+        ("metrics: {enabled: 1}\n", "metrics", "metrics.enabled", "true or false"),
+        ("endpoints: {prefix: paywall}\n", "prefix: paywall", "endpoints.prefix", "like /paywall"),
+        ("endpoints: {prefix: '/pay wall'}\n", "pay wall", "endpoints.prefix", "like /paywall"),
+        ("admin: {token_env: 'my token'}\n", "my token", "admin.token_env", "environment variable"),
+    ],
+)
+def test_bad_analytics_keys_name_the_key(
+    base: str, config_file: WriteConfig, extra: str, needle: str, key: str, message: str
+) -> None:
+    check_bad(config_file, base + extra, needle, key, message)
+
+
+def test_rule_sections_and_offer_click_urls_are_checked(
+    base: str, config_file: WriteConfig
+) -> None:
+    text = base.replace("access: metered}", "access: metered, section: '  '}")
+    check_bad(config_file, text, "section:", "content.rules[2].section", "must not be empty")
+    text = base.replace("    ends: 2099-06-30\n", "    ends: 2099-06-30\n    click_url: /x\n")
+    check_bad(config_file, text, "click_url", "offers[0].click_url", "the paywall's own")
+
+
+def test_every_start_and_reload_is_told_with_its_hash_and_diff(
+    base: str, config_file: WriteConfig
+) -> None:
+    path = config_file()
+    live = LiveConfig(path)
+    changes: list[ConfigChange] = []
+    live.listeners.append(changes.append)
+    assert live.started.result == "start" and live.started.hash == live.hash
+    path.write_text(base.replace("  limit: 3", "  limit: 5"), encoding="utf-8")
+    bump(path)
+    live._next_check = 0
+    live.current()
+    path.write_text(base.replace("  limit: 3", "  limit: many"), encoding="utf-8")
+    bump(path, 20)
+    live._next_check = 0
+    live.current()
+    ok, rejected = changes
+    assert (ok.result, ok.previous) == ("ok", live.started.hash)
+    assert ok.hash == live.hash != live.started.hash
+    assert "-  limit: 3" in ok.diff and "+  limit: 5" in ok.diff
+    assert (rejected.result, rejected.previous) == ("rejected", ok.hash)
+    assert "+  limit: many" in rejected.diff and "-  limit: 5" in rejected.diff
+    assert any("meter.limit" in problem for problem in rejected.problems)
+    assert live.hash == ok.hash  # the good version keeps serving

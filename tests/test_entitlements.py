@@ -51,3 +51,47 @@ async def test_bad_grants_are_refused(store: Any, prefix: str) -> None:
         await ents.grant("a", plan="lifetime", until=NOW)
     with pytest.raises(ValueError, match="account"):
         await ents.grant("", plan="trial", until=NOW)
+
+
+# -- conversions: a grant carrying the ref of the offer link the reader followed -----------
+
+
+async def test_a_grant_with_our_ref_is_a_conversion_for_that_offer(store: Any, prefix: str) -> None:
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from paywall.analytics.keys import totals_key
+    from paywall.analytics.refs import Ref, RefSigner
+    from paywall.analytics.report import AnalyticsReader
+
+    from .conftest import SECRET
+
+    ref = RefSigner([SECRET]).sign(Ref("subscribe", "trial-3m", "news", date(2026, 11, 20)))
+    tokyo = ZoneInfo("Asia/Tokyo")
+    ents = Entitlements(store, prefix=prefix, timezone=tokyo)
+    late = datetime(2026, 11, 27, 20, tzinfo=UTC)  # already the 28th in Tokyo
+    credited = await ents.grant(
+        "acct-1", plan="subscription", until=NOW + timedelta(30), ref=ref, now=late
+    )
+    assert credited == Ref("subscribe", "trial-3m", "news", date(2026, 11, 20))
+    assert await ents.status("acct-1", now=NOW) == "subscription"
+    report = await AnalyticsReader(store, prefix).report(date(2026, 11, 27), date(2026, 11, 28))
+    assert [day.conversions for day in report.days] == [0, 1]
+    assert report.sections[0].name == "news" and report.prompts[0].conversions == 1
+    assert await store.hget(totals_key(prefix), "trial-3m") == b"1"
+
+
+async def test_a_bad_ref_is_not_credited_but_the_grant_stands(
+    store: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import date
+
+    from paywall.analytics.refs import Ref, RefSigner
+
+    forged = RefSigner(["someone else's key"]).sign(Ref("subscribe", "x", "news", date(2026, 1, 1)))
+    ents = Entitlements(store, prefix=prefix)
+    for ref in (forged, "not-a-ref", ""):
+        assert await ents.grant("acct-2", plan="trial", until=NOW + timedelta(1), ref=ref) is None
+    assert await ents.status("acct-2", now=NOW) == "trial"
+    assert "not credited" in caplog.text
+    assert [key async for key in store.scan_iter(match=prefix + "{an:*")] == []

@@ -4,12 +4,14 @@
         uvicorn tests.workers_app:app --workers 2
 
 The store is the config's `store.url` (no `redis=` client is passed). Every response carries
-`X-Worker-Pid` so a test can tell which worker process served it.
+`X-Worker-Pid` so a test can tell which worker process served it. `PAYWALL_TEST_NOW` (an
+ISO time) fixes the paywall's clock, so counts land on a known day.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from paywall import PaywallMiddleware
@@ -17,6 +19,7 @@ from paywall import PaywallMiddleware
 from .conftest import article_site
 
 CONFIG_ENV = "PAYWALL_TEST_CONFIG"
+NOW_ENV = "PAYWALL_TEST_NOW"
 PID_HEADER = b"x-worker-pid"
 
 
@@ -45,7 +48,12 @@ def build(config: str | None = None) -> WorkerPid:
     path = config or os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"tests.workers_app: set {CONFIG_ENV} to the paywall config file")
-    return WorkerPid(PaywallMiddleware(article_site, config=path))
+    paywall = PaywallMiddleware(article_site, config=path)
+    fixed = os.environ.get(NOW_ENV)
+    if fixed:
+        now = datetime.fromisoformat(fixed)
+        paywall.clock = lambda: now
+    return WorkerPid(paywall)
 
 
 app = build() if os.environ.get(CONFIG_ENV) else None

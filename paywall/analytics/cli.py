@@ -1,0 +1,79 @@
+"""`paywall report` and what `paywall grant --ref` says (cli.py wires them in)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from redis.exceptions import RedisError
+
+from ..yamlsource import ConfigError
+from .formats import FORMATS, render
+from .refs import Ref
+from .report import AnalyticsReader
+
+DEFAULT_DAYS = 30
+
+
+def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="print the funnel: views to conversions, by day")
+    report.add_argument("--config", type=Path, default=Path("config/paywall.yaml"))
+    report.add_argument(
+        "--from", dest="start", help="first day, YYYY-MM-DD (default: 29 days before --to)"
+    )
+    report.add_argument(
+        "--to", dest="end", help="last day, YYYY-MM-DD (default: today in meter.timezone)"
+    )
+    report.add_argument("--format", choices=FORMATS, default="table")
+
+
+def credit_line(credited: Ref | None) -> str:
+    if credited is None:
+        return "conversion NOT credited: the ref is not one this paywall signed (check the keys)"
+    return (
+        f"conversion credited to offer {credited.offer} (prompt {credited.prompt},"
+        f" section {credited.section}, shown {credited.day})"
+    )
+
+
+async def report_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..connection import connect
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not config.startup.store_url:
+        print(
+            f"paywall report: {args.config} has no store.url; analytics live in a shared Redis",
+            file=sys.stderr,
+        )
+        return 1
+    today = datetime.now(UTC).astimezone(config.timezone).date()
+    end = _day(parser, "--to", args.end) or today
+    start = _day(parser, "--from", args.start) or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        parser.error(f"--to {end} is before --from {start}")
+    client = connect(config.startup.store_url, timeout=5.0)
+    try:
+        report = await AnalyticsReader(client, config.startup.store_prefix).report(start, end)
+    except RedisError as exc:
+        print(f"paywall report: store error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    print(render(report, args.format), end="" if args.format != "json" else "\n")
+    return 0
+
+
+def _day(parser: argparse.ArgumentParser, option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        parser.error(f"{option}: expected a date like 2027-03-31, got {text!r}")

@@ -1,0 +1,282 @@
+"""Counting in the worker, flushing to the store: the write side of analytics.
+
+A view costs a few dict increments here (no Redis round trip, no string formatting: a
+counter's key is the tuple of its labels, turned into a hash field only when flushed).
+Every `analytics.flush_seconds` a background task writes what was counted in one pipelined
+call, and the lifespan shutdown writes the rest (see endpoints.py). A worker that crashes
+loses at most what it counted since its last flush. A flush Redis could not take (refused,
+reset) is kept and retried with the next; one that failed half-way is dropped and logged,
+since retrying it could count twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from ..decision import Decision, Result
+from ..prompts import CLICK_URL, PromptContext
+from ..settings import Access, Analytics, Config
+from .history import RECORD_LUA, ConfigChange, record_args
+from .keys import BUCKET_LABELS, LATENCY_BUCKETS_MS, NO_LABEL, Field, Kind, day_key, encode
+from .keys import expires_at as day_expires_at
+from .refs import Ref, RefSigner
+
+logger = logging.getLogger("paywall")
+
+_COUNTED = (Result.BANNER, Result.LAST_FREE)
+_SECTION_CACHE = 8192
+_BOUNDS_MS = tuple(b for b in LATENCY_BUCKETS_MS[:-1])
+
+
+class Metrics(Protocol):
+    """What the recorder tells Prometheus (metrics.py), when `metrics.enabled`."""
+
+    def view(self, outcome: str, prompt: str) -> None: ...
+
+    def impression(self, offer: str) -> None: ...
+
+    def click(self, offer: str) -> None: ...
+
+    def store_call(self, seconds: float, ok: bool) -> None: ...
+
+    def breaker(self, is_open: bool) -> None: ...
+
+
+class Recorder:
+    """One worker's counters, flushed to the store; long-lived (config versions come and go)."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        keys: list[str],
+        clock: Callable[[], datetime],
+        config: Config,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.clock = clock
+        self.refs = RefSigner(keys)
+        self.metrics: Metrics | None = None
+        self.settings = Analytics()
+        self.enabled = False
+        self._config: Config | None = None
+        self._pending: dict[date, dict[Field, int]] = {}
+        self._bucket: dict[Field, int] | None = None
+        self._day = date.min
+        self._day_span = (0.0, 0.0)  # unix seconds: [start, end) of self._day
+        self._sections: dict[tuple[str, Access], str] = {}
+        self._linked: dict[tuple[Any, ...], PromptContext] = {}  # today's, with offer links
+        self._history: list[ConfigChange] = []
+        self._task: asyncio.Task[None] | None = None
+        self._unreachable = False  # logged once per outage
+        self._configure(config)
+
+    # -- the view path: cheap --
+
+    def view(self, config: Config, decision: Decision, path: str) -> str:
+        """Count one decided view; returns its section (for the prompt's offer links)."""
+        if config is not self._config:
+            self._configure(config)
+        if not self.enabled:
+            return NO_LABEL
+        bucket = self._today()
+        section = self._sections.get((path, decision.access))
+        if section is None:
+            section = self._section(config, path, decision.access)
+        label = decision.label
+        prompt = decision.prompt or NO_LABEL
+        key = (Kind.VIEW, label, prompt, decision.audience or NO_LABEL, section, decision.who)
+        bucket[key] = bucket.get(key, 0) + 1
+        context = decision.context
+        if decision.result in _COUNTED and context is not None and not decision.degraded:
+            reached = (Kind.REACHED, decision.who, context.limit - context.articles_left)
+            bucket[reached] = bucket.get(reached, 0) + 1
+        if self.metrics is not None:
+            self.metrics.view(label, prompt)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return section
+
+    def prompt_context(self, decision: Decision, section: str | None) -> PromptContext:
+        """The prompt's context; with analytics on, each offer shown on a counted view's wall
+        (`section` not None) is an impression and its link (`click_url`) goes through the
+        click endpoint. Contexts with links are kept per day, so that a fragment per prompt,
+        section and offers is rendered once (prompts.py), not per view."""
+        context = decision.context
+        assert context is not None
+        if not self.enabled or section is None or not decision.walled or not context.offers:
+            return context  # the meter prompts carry offers too, but do not show them
+        bucket = self._today()
+        prompt = str(decision.prompt)
+        for offer_id in context.offer_ids:
+            key = (Kind.IMPRESSION, offer_id, prompt, section)
+            bucket[key] = bucket.get(key, 0) + 1
+            if self.metrics is not None:
+                self.metrics.impression(offer_id)
+        linked_key = (prompt, section, context.key())
+        linked = self._linked.get(linked_key)
+        if linked is None:
+            if len(self._linked) >= _SECTION_CACHE:
+                self._linked.clear()
+            offers = tuple(
+                {**offer, CLICK_URL: self._link(prompt, str(offer["id"]), section)}
+                for offer in context.offers
+            )
+            linked = self._linked[linked_key] = replace(context, offers=offers)
+        return linked
+
+    def store_call(self, seconds: float, ok: bool) -> None:
+        """One store call took `seconds` (store.py's observer), answered or not (`ok`);
+        counted on the current day."""
+        if self.metrics is not None:
+            self.metrics.store_call(seconds, ok)
+        if not self.enabled:
+            return
+        bucket = self._bucket if self._bucket is not None else self._today()
+        key: Field
+        if ok:  # latency of answered calls; failures (and fail-fast refusals) are errors
+            key = (Kind.STORE_CALL, BUCKET_LABELS[bisect.bisect_left(_BOUNDS_MS, seconds * 1000)])
+        else:
+            key = (Kind.STORE_ERROR,)
+        bucket[key] = bucket.get(key, 0) + 1
+
+    def breaker_opened(self) -> None:
+        if self.enabled:
+            bucket = self._bucket if self._bucket is not None else self._today()
+            bucket[(Kind.BREAKER_OPENED,)] = bucket.get((Kind.BREAKER_OPENED,), 0) + 1
+
+    # -- off the view path --
+
+    def click(self, ref: Ref) -> None:
+        """A click on an offer link whose ref checked out."""
+        bucket = self._today()
+        key = (Kind.CLICK, ref.offer, ref.prompt, ref.section)
+        bucket[key] = bucket.get(key, 0) + 1
+        if self.metrics is not None:
+            self.metrics.click(ref.offer)
+        self.start()
+
+    def config_changed(self, change: ConfigChange) -> None:
+        """Keep a config change for the history; written with the next flush."""
+        self._history.append(change)
+
+    def start(self) -> None:
+        """Start the periodic flush in the running loop, if not yet."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def aclose(self) -> None:
+        """Stop the periodic flush and write what is left (a clean shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything counted so far in one pipelined round trip, and the history."""
+        pending, self._pending = self._pending, {}
+        self._bucket = None
+        if pending:
+            await self._write(pending)
+        while self._history:
+            change = self._history[0]
+            keys, args = record_args(self.prefix, change)
+            try:
+                await self.client.eval(RECORD_LUA, len(keys), *keys, *args)
+            except (RedisConnectionError, OSError):
+                return  # kept for the next flush
+            except Exception:
+                logger.exception("paywall: could not record a config change")
+            self._history.pop(0)
+
+    async def _write(self, pending: dict[date, dict[Field, int]]) -> None:
+        zone, retention = self._config_zone(), self.settings.retention_days
+        pipe = self.client.pipeline(transaction=False)
+        for day, counts in pending.items():
+            key = day_key(self.prefix, day)
+            for labels, count in counts.items():
+                pipe.hincrby(key, encode(labels), count)
+            pipe.expireat(key, day_expires_at(day, zone, retention))
+        try:
+            await pipe.execute()
+        except (RedisConnectionError, OSError) as exc:
+            self._merge_back(pending)
+            if not self._unreachable:
+                logger.warning("paywall: analytics not flushed, kept for the next try: %s", exc)
+            self._unreachable = True
+            return
+        except Exception:
+            lost = sum(sum(counts.values()) for counts in pending.values())
+            logger.exception("paywall: analytics flush failed; %d counts dropped", lost)
+            return
+        self._unreachable = False
+
+    def _merge_back(self, pending: dict[date, dict[Field, int]]) -> None:
+        for day, counts in pending.items():
+            into = self._pending.setdefault(day, {})
+            for labels, count in counts.items():
+                into[labels] = into.get(labels, 0) + count
+        self._bucket = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:  # never let the loop die: the next flush tries again
+                logger.exception("paywall: analytics flush failed")
+
+    # -- helpers --
+
+    def _configure(self, config: Config) -> None:
+        self._config = config
+        self.settings = config.analytics
+        self.enabled = config.analytics.enabled
+        self._sections.clear()
+        self._linked.clear()
+        self._day_span = (0.0, 0.0)  # the time zone may have changed
+
+    def _config_zone(self) -> ZoneInfo:
+        return self._config.timezone if self._config is not None else ZoneInfo("UTC")
+
+    def _today(self) -> dict[Field, int]:
+        """The counters of the current day in meter.timezone."""
+        now = self.clock().timestamp()
+        start, end = self._day_span
+        if not start <= now < end or self._bucket is None:
+            if not start <= now < end:
+                self._roll(now)
+            self._bucket = self._pending.setdefault(self._day, {})
+        return self._bucket
+
+    def _roll(self, now: float) -> None:
+        zone = self._config_zone()
+        day = datetime.fromtimestamp(now, zone).date()
+        start = datetime.combine(day, time(), zone).timestamp()
+        end = datetime.combine(day + timedelta(days=1), time(), zone).timestamp()
+        self._day, self._day_span = day, (start, end)
+        self._linked.clear()
+
+    def _section(self, config: Config, path: str, access: Access) -> str:
+        if len(self._sections) >= _SECTION_CACHE:
+            self._sections.clear()
+        section = self._sections[(path, access)] = config.section_for(path, access)
+        return section
+
+    def _link(self, prompt: str, offer_id: str, section: str) -> str:
+        ref = self.refs.sign(Ref(prompt, offer_id, section, self._day))
+        return f"{self.settings.prefix}/o/{quote(offer_id, safe='')}?r={ref}"

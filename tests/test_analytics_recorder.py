@@ -1,0 +1,191 @@
+"""Counting in the worker: every decision counted in memory with no Redis round trip on the
+view path, flushed in one pipelined call, keyed by day in meter.timezone, kept for the
+retention, never lost to a store that was briefly unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from paywall import PaywallMiddleware
+from paywall.analytics.keys import day_key, expires_at
+from paywall.analytics.report import AnalyticsReader
+
+from .conftest import CONFIG, article_site, client_for
+from .test_accounts import CountingClient
+
+pytestmark = pytest.mark.anyio
+
+# 15:30 UTC is already the next day in Tokyo (the config's meter.timezone).
+NOW = datetime(2027, 1, 5, 15, 30, tzinfo=UTC)
+TOKYO_DAY = date(2027, 1, 6)
+ANALYTICS = CONFIG.replace("    - {path: \"/articles/*\", access: metered}",
+                           "    - {path: \"/articles/*\", access: metered, section: news}") + """\
+analytics:
+  enabled: true
+  retention_days: 30
+"""  # fmt: skip
+
+
+class Paywall:
+    def __init__(self, store: Any, path: Path, prefix: str) -> None:
+        self.middleware = PaywallMiddleware(article_site, config=path, redis=store)
+        self.middleware.clock = lambda: NOW
+        self.reader = AnalyticsReader(store, prefix)
+
+    def browser(self) -> httpx.AsyncClient:
+        return client_for(self.middleware)
+
+    async def report_today(self) -> Any:
+        await self.middleware.analytics.flush()
+        return await self.reader.report(TOKYO_DAY, TOKYO_DAY)
+
+
+@pytest.fixture
+async def paywall(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> AsyncIterator[Paywall]:
+    site = Paywall(store, config_file(ANALYTICS), prefix)
+    yield site
+    await site.middleware.analytics.aclose()
+
+
+async def test_every_decision_is_counted_by_outcome_section_and_prompt(paywall: Paywall) -> None:
+    async with paywall.browser() as reader:
+        for n in range(5):  # limit 3: meter, meter, last-free, then two walls
+            await reader.get(f"/articles/{n}")
+        await reader.get("/articles/0")  # already read
+        await reader.get("/premium/x")  # walled premium
+        await reader.get("/sponsored/x")  # free: not a view
+    report = await paywall.report_today()
+    (day,) = report.days
+    assert day.day == TOKYO_DAY
+    assert (day.views, day.banners, day.last_free, day.walls) == (7, 2, 1, 3)
+    assert day.outcomes["already_read"] == 1 and day.outcomes["walled_premium"] == 1
+    sections = {s.name: (s.views, s.walls) for s in report.sections}
+    assert sections == {"news": (6, 2), "/premium/*": (1, 1)}  # section: label, or the glob
+    prompts = {p.name: p.views for p in report.prompts}
+    assert prompts == {"meter": 2, "last-free": 1, "subscribe": 3}
+
+
+async def test_offers_shown_are_impressions_and_link_through_the_click_endpoint(
+    paywall: Paywall,
+) -> None:
+    async with paywall.browser() as reader:
+        for n in range(3):
+            await reader.get(f"/articles/{n}")
+        walled = await reader.get("/articles/walled")
+    assert 'href="/paywall/o/trial-3m?r=' in walled.text
+    assert 'href="/subscribe?offer=trial-3m"' not in walled.text
+    report = await paywall.report_today()
+    assert report.offer("trial-3m").impressions == 1
+
+
+async def test_meter_usage_counts_readers_reaching_each_count(paywall: Paywall) -> None:
+    for views in (1, 2, 3, 3, 5):  # five readers; the last tries 2 articles past the limit
+        async with paywall.browser() as reader:
+            for n in range(views):
+                await reader.get(f"/articles/{n}")
+    await paywall.middleware.analytics.flush()
+    usage = await paywall.reader.meter_usage(period="month", today=TOKYO_DAY, limit=3)
+    assert usage.reached == (5, 4, 3) and usage.walled == 2
+    assert [usage.using_exactly(k) for k in (1, 2, 3)] == [1, 1, 3]
+
+
+async def test_views_cost_no_round_trip_and_a_flush_is_one_pipeline(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    counting = CountingClient(store)
+    paywall = PaywallMiddleware(article_site, config=config_file(ANALYTICS), redis=counting)
+    paywall.clock = lambda: NOW
+    async with client_for(paywall) as reader:
+        await reader.get("/articles/warm-up")  # loads the script once
+        counting.commands.clear()
+        counting.round_trips = 0
+        for n in range(6):
+            await reader.get(f"/articles/{n}")
+            await reader.get("/premium/x")
+    assert counting.commands == ["evalsha"] * 12  # the meter's own, nothing more
+    assert counting.round_trips == 12
+    counting.commands.clear()
+    counting.pipelines.clear()
+    counting.round_trips = 0
+    await paywall.analytics.aclose()
+    day_pipeline = counting.pipelines[0]
+    assert set(day_pipeline) == {"hincrby", "expireat"} and day_pipeline.count("expireat") == 1
+    assert counting.round_trips == 2  # that pipeline, and the config history's start entry
+    assert "eval" in counting.commands
+
+
+async def test_counts_are_keyed_by_day_and_expire_after_the_retention(
+    paywall: Paywall, store: Any, prefix: str
+) -> None:
+    async with paywall.browser() as reader:
+        await reader.get("/articles/a")
+    await paywall.middleware.analytics.flush()
+    key = day_key(prefix, TOKYO_DAY)
+    assert await store.exists(key)
+    assert await store.expiretime(key) == expires_at(
+        TOKYO_DAY, paywall.middleware.live.config.timezone, 30
+    )
+    assert not await store.exists(day_key(prefix, NOW.date()))  # not the UTC day
+    for raw in await store.hkeys(key):  # aggregates only: no reader id anywhere
+        assert b"paywall_rid" not in raw and b"{r:" not in raw
+
+
+async def test_a_flush_the_store_refused_is_kept_for_the_next(paywall: Paywall, store: Any) -> None:
+    recorder = paywall.middleware.analytics
+    async with paywall.browser() as reader:
+        await reader.get("/articles/a")
+    real = recorder.client
+
+    class Refusing:
+        def pipeline(self, transaction: bool = True) -> Any:
+            pipe = real.pipeline(transaction=transaction)
+
+            async def execute(*args: Any, **kwargs: Any) -> Any:
+                raise RedisConnectionError("connection refused")
+
+            pipe.execute = execute
+            return pipe
+
+        async def eval(self, *args: Any) -> Any:
+            raise RedisConnectionError("connection refused")
+
+    recorder.client = Refusing()
+    await recorder.flush()
+    recorder.client = real
+    async with paywall.browser() as reader:
+        await reader.get("/articles/b")
+    report = await paywall.report_today()
+    assert report.days[0].banners == 2  # both views, the refused flush's included
+
+
+async def test_analytics_off_counts_nothing_and_keeps_plain_offer_links(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(), redis=store)
+    async with client_for(paywall) as reader:
+        for n in range(4):
+            page = await reader.get(f"/articles/{n}")
+    assert 'href="/subscribe?offer=trial-3m"' in page.text
+    await paywall.analytics.aclose()
+    assert [key async for key in store.scan_iter(match=prefix + "{an:*")] == []
+
+
+async def test_prefetches_are_counted_and_other_methods_are_not_views(paywall: Paywall) -> None:
+    async with paywall.browser() as reader:
+        prefetch = await reader.get("/articles/a", headers={"sec-purpose": "prefetch"})
+        assert prefetch.status_code == 503
+        posted = await reader.post("/premium/x")  # answered with the page: walled, not a view
+        assert 'href="/subscribe?offer=trial-3m"' in posted.text
+        await reader.head("/articles/a")  # never a view
+    report = await paywall.report_today()
+    assert report.total.outcomes == {"prefetch": 1}
+    assert report.total.impressions == 0
