@@ -99,16 +99,7 @@ def decide(
     limit = config.limit_for(signed_in)
     left = max(limit - verdict.views, 0)
     audience = Audience.of(signed_in, verdict.status)
-    context = PromptContext(
-        articles_left=left,
-        limit=limit,
-        limit_used=outcome is Outcome.LIMIT_USED,
-        publication=config.publication,
-        period=config.period,
-        subscribe_url=config.subscribe_url,
-        register_url=config.register_url,
-        offers=tuple(config.offers_for(audience, now.astimezone(config.timezone).date())),
-    )
+    context = _context(config, left, limit, outcome is Outcome.LIMIT_USED, audience, now)
     if outcome is Outcome.COUNTED:
         prompt, result = (
             (Prompt.METER, Result.BANNER) if left >= 1 else (Prompt.LAST_FREE, Result.LAST_FREE)
@@ -120,3 +111,31 @@ def decide(
     else:
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_PREMIUM
     return Decision(who, access, result, prompt, audience, context, degraded)
+
+
+def _context(
+    config: Config, left: int, limit: int, limit_used: bool, audience: Audience, now: datetime
+) -> PromptContext:
+    """The prompt's context: one of a few per config and day, so built once and kept (its
+    rendered fragment is then found by the same object's key)."""
+    today = now.astimezone(config.timezone).date()
+    key = (left, limit, limit_used, audience, today)
+    kept = config.prompt_contexts
+    context = kept.get(key)
+    if context is None:
+        if len(kept) >= _KEPT_CONTEXTS:
+            kept.clear()
+        context = kept[key] = PromptContext(
+            articles_left=left,
+            limit=limit,
+            limit_used=limit_used,
+            publication=config.publication,
+            period=config.period,
+            subscribe_url=config.subscribe_url,
+            register_url=config.register_url,
+            offers=tuple(config.offers_for(audience, today)),
+        )
+    return context
+
+
+_KEPT_CONTEXTS = 4096

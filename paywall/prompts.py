@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,11 @@ class PromptContext:
             "offers": list(self.offers),
         }
 
-    @property
+    @cached_property
     def offer_ids(self) -> tuple[str, ...]:
         return tuple(str(offer["id"]) for offer in self.offers)
 
+    @cached_property  # asked for every view that shows a prompt
     def key(self) -> tuple[Any, ...]:
         """What tells two contexts of one config apart (an offer's id and link stand for it)."""
         return (
@@ -232,7 +234,7 @@ class Prompts:
     def render(self, name: str, context: Mapping[str, Any] | PromptContext) -> str:
         if not isinstance(context, PromptContext):
             return self._render(name, context)
-        key = (name, *context.key())
+        key = (name, context.key)
         fragment = self._rendered.get(key)
         if fragment is None:
             if len(self._rendered) >= self.CACHED_FRAGMENTS:

@@ -14,7 +14,7 @@ from .crawlers import Crawler
 from .html import Selector
 from .names import Audience
 from .periods import PeriodName
-from .prompts import Prompts
+from .prompts import PromptContext, Prompts
 
 Access = Literal["free", "metered", "premium"]
 ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
@@ -139,6 +139,11 @@ class Config:
                     return rule.section
                 found = found or rule.section
         return found or DEFAULT_SECTION
+
+    @cached_property
+    def prompt_contexts(self) -> dict[tuple[Any, ...], PromptContext]:
+        """The prompt contexts decided under this config (decision.py keeps them here)."""
+        return {}
 
     @cached_property  # asked for every request
     def rules_have_capitals(self) -> bool:

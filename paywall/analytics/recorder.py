@@ -118,14 +118,14 @@ class Recorder:
         assert context is not None
         if not self.enabled or section is None or not decision.walled or not context.offers:
             return context  # the meter prompts carry offers too, but do not show them
-        bucket = self._today()
+        bucket = self._bucket if self._bucket is not None else self._today()  # the view's day
         prompt = str(decision.prompt)
         for offer_id in context.offer_ids:
             key = (Kind.IMPRESSION, offer_id, prompt, section)
             bucket[key] = bucket.get(key, 0) + 1
             if self.metrics is not None:
                 self.metrics.impression(offer_id)
-        linked_key = (prompt, section, context.key())
+        linked_key = (prompt, section, context.key)
         linked = self._linked.get(linked_key)
         if linked is None:
             if len(self._linked) >= _SECTION_CACHE:
