@@ -1,27 +1,24 @@
 """Our own RESP client for one plain Redis server (`redis://`, `unix://`): the meter's hot path.
 
-Why: redis-py costs 100-180 µs of CPU per metered view here (a connection pool, generic
-command packing, response callbacks, a stream reader per call), for what is one EVALSHA
-per view. This client keeps one connection per process, speaks through an asyncio
-Protocol (no streams), writes every call made in one loop turn in a single
+Why: redis-py costs 100-180 µs of CPU per metered view here (pool, generic command packing,
+response callbacks) for what is one EVALSHA. This client keeps one connection per process,
+an asyncio Protocol (no streams), writes the calls made in one loop turn in one
 `transport.write`, parses replies with hiredis and resolves the callers' futures in order.
 
 What it guarantees, so that `MeterStore` treats it exactly like redis-py:
 
-- Errors are redis-py's types. An error reply is the exception redis-py would raise for it
-  (`NoScriptError`, `OutOfMemoryError`, `ResponseError`…, by redis-py's own table); a
-  refused, reset or closed connection is `redis.exceptions.ConnectionError`.
-- The store budget is measured on the wire: each write is timed from the moment it is
-  written by a `deadline.BudgetClock` (RedisSilent vs LoopLagged, lag not charged to
-  Redis). A write that runs out closes the connection: Redis drops the calls it has not
-  run yet, instead of running them long after their readers were served as "store
-  down", and every caller still waiting on that connection fails at once with that error.
-- A caller that gives up still gets its reply read, in order, and dropped: the stream
-  never goes out of step. A call given up before it was written is never written.
-- Connections are made on demand (AUTH and SELECT from the URL first). After a failed
-  attempt, calls fail at once with ConnectionError until a backoff has passed: a dead
-  server is never asked in a tight loop. A connection the server closed is remade by the
-  next call at once (that is not a failed attempt).
+- Errors are redis-py's types: an error reply is what redis-py's own table makes of it
+  (`NoScriptError`, `OutOfMemoryError`, `ResponseError`…); a refused, reset or closed
+  connection is `redis.exceptions.ConnectionError`.
+- The store budget is measured on the wire: a `deadline.BudgetClock` times each write from
+  the moment it is written. One that runs out closes the connection, so Redis drops what it
+  has not run (never runs it long after its reader was served as "store down"), and every
+  caller waiting on that connection fails at once with RedisSilent or LoopLagged.
+- A caller that gives up still has its reply read, in order, and dropped; a call given up
+  before its write is never sent.
+- Connections are made on demand (AUTH, SELECT first). After a failed attempt, calls fail
+  at once until a backoff has passed: a dead server is never asked in a tight loop. A
+  connection the server closed is made again by the next call, at once.
 """
 
 from __future__ import annotations
@@ -46,8 +43,7 @@ Arg = str | bytes | int | float
 # command (the future gets its reply) or n for n commands (the future gets a list).
 _Call = tuple[bytes, asyncio.Future[Any], int]
 
-BACKOFF = 0.05  # seconds before the next attempt after one failed connect, doubled per failure
-MAX_BACKOFF = 1.0
+BACKOFF, MAX_BACKOFF = 0.05, 1.0  # seconds after a failed connect, doubled per failure
 _URL_OPTIONS = frozenset({"host", "port", "path", "db", "username", "password", "connection_class"})
 
 
@@ -138,9 +134,6 @@ class RespClient:
             raise ValueError(f"not a plain redis:// or unix:// URL: {url.partition('@')[2]!r}")
         return cls(endpoint, budget)
 
-    def __repr__(self) -> str:
-        return f"<RespClient {self.endpoint} db={self.endpoint.db}>"
-
     @property
     def pending(self) -> int:
         """Calls queued for the next write or written and not yet answered."""
@@ -205,24 +198,20 @@ class RespClient:
         self._out, self._flushing, self._failures, self._retry_at = [], False, 0, 0.0
 
     def _flush(self) -> None:
+        """Write what this loop turn queued, or connect first (not within a backoff)."""
         self._flushing = False
-        if not self._out:
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        if not self._out or self._connecting is not None:
             return
         if self._conn is not None:
             out, self._out = self._out, []
             self._conn.write(out)
-        elif self._connecting is None:
-            self._connect()
-
-    def _connect(self) -> None:
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
-        wait = self._retry_at - loop.time()
-        if wait > 0:  # a recent attempt failed: no new one before the backoff has passed
+        elif (wait := self._retry_at - loop.time()) > 0:  # a recent attempt failed
             out, self._out = self._out, []
             message = f"{self._last_error} (next attempt in {wait * 1000:.0f} ms)"
             _fail(out, lambda: ConnectionError(message))
-            return
-        self._connecting = loop.create_task(self._open(loop))
+        else:
+            self._connecting = loop.create_task(self._open(loop))
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Connect and log in within one budget; then write what queued meanwhile."""
@@ -231,19 +220,26 @@ class RespClient:
         try:
             async with RedisBudget(self.budget):
                 await self._dial(loop, conn)
+            if conn.closed:  # closed by the server as soon as we were in
+                raise ConnectionError(f"Connection to {self.endpoint} closed by server.")
         except Exception as exc:
             conn.shut(lambda: ConnectionError("connection abandoned"))
             self._connecting = None
-            error = self._connect_failed(loop, exc)
+            if not isinstance(exc, LoopLagged):  # our own lag is no failure of Redis's: no backoff
+                self._failures += 1
+                backoff = min(MAX_BACKOFF, BACKOFF * 2 ** (self._failures - 1))
+                self._retry_at = loop.time() + backoff
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            error = exc
+            if not isinstance(exc, RedisError | TimeoutError):
+                error = ConnectionError(f"Error connecting to {self.endpoint}: {exc}")
             out, self._out = self._out, []
-            _fail(out, error)
+            _fail(out, lambda: type(error)(*error.args))
             return
         except BaseException:
             conn.shut(lambda: ConnectionError("connection abandoned"))
             raise
-        self._connecting = None
-        self._failures = 0
-        self._conn = conn
+        self._connecting, self._failures, self._conn = None, 0, conn
         self._flush()
 
     async def _dial(self, loop: asyncio.AbstractEventLoop, conn: _Connection) -> None:
@@ -262,19 +258,6 @@ class RespClient:
             for reply in await future:
                 if isinstance(reply, Exception):
                     raise reply
-
-    def _connect_failed(
-        self, loop: asyncio.AbstractEventLoop, exc: Exception
-    ) -> Callable[[], BaseException]:
-        """Back off after a failed attempt (our own lag is no failure of Redis's); the error
-        each waiting call gets."""
-        if not isinstance(exc, LoopLagged):
-            self._failures += 1
-            self._retry_at = loop.time() + min(MAX_BACKOFF, BACKOFF * 2 ** (self._failures - 1))
-            self._last_error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, RedisError | TimeoutError):
-            return lambda: type(exc)(*exc.args)
-        return lambda: ConnectionError(f"Error connecting to {self.endpoint}: {exc}")
 
     def _lost(self, conn: _Connection) -> None:
         """`conn` is closed: calls queued since go out on a new connection."""
