@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class RespClient:
         self.writes = 0  # transport writes made (each carries every call of one loop turn)
         self.connects = 0  # connection attempts made
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
         self._conn: _Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._out: list[_Call] = []
@@ -190,11 +192,13 @@ class RespClient:
         _fail(out, lambda: ConnectionError("closed by the paywall"))
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """First use, or use from another event loop (whose connection cannot serve here)."""
+        """First use, or use from another event loop (whose connection cannot serve here).
+        In a forked child the parent's connection is only forgotten: closing it here would
+        reach into the parent's socket and event loop."""
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is not None and self._pid == os.getpid():
             conn.shut(lambda: ConnectionError("event loop changed"), abandon=True)
-        self._loop, self._connecting = loop, None
+        self._loop, self._connecting, self._pid = loop, None, os.getpid()
         self._out, self._flushing, self._failures, self._retry_at = [], False, 0, 0.0
 
     def _flush(self) -> None:

@@ -8,6 +8,7 @@ others use PAYWALL_TEST_REDIS_URL under their own key prefix."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -371,3 +372,24 @@ def test_one_client_serves_one_event_loop_after_another() -> None:
     assert asyncio.run(ping()) == b"PONG"
     assert asyncio.run(ping()) == b"PONG"
     asyncio.run(client.aclose())
+
+
+def test_a_forked_child_connects_afresh_and_leaves_the_parents_connection_alone() -> None:
+    """gunicorn --preload and friends: a client used before fork, used again in the child."""
+    if not REAL_REDIS_URL or not hasattr(os, "fork"):
+        pytest.skip("needs PAYWALL_TEST_REDIS_URL and fork")
+    client = RespClient.from_url(REAL_REDIS_URL, 1.0)
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(client.execute("PING")) == b"PONG"
+        pid = os.fork()
+        if pid == 0:  # the child: a new loop, a new connection; exit without cleanup
+            code = 0 if asyncio.run(client.execute("ECHO", "child")) == b"child" else 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert loop.run_until_complete(client.execute("ECHO", "parent")) == b"parent"
+        assert client.connects == 1  # the parent's connection survived the child
+        loop.run_until_complete(client.aclose())
+    finally:
+        loop.close()
