@@ -201,7 +201,9 @@ async def test_a_silent_server_fails_every_waiter_after_one_budget_and_runs_noth
         for call in (first, later):
             with pytest.raises(RedisSilent):
                 await call
-        assert 0.1 <= time.monotonic() - started < 0.25  # one budget, not one per write
+        waited = time.monotonic() - started
+        # Both at the first write's budget (a busy machine's lag may stretch it).
+        assert 0.1 <= waited < 0.4, waited
         await asyncio.sleep(0.8)  # the pause is over
         # The connection was closed: Redis dropped what it had not run.
         assert await client.execute("GET", "counter") is None
