@@ -5,6 +5,6 @@ COPY pyproject.toml README.md ./
 COPY paywall ./paywall
 COPY templates ./templates
 COPY config ./config
-RUN pip install --no-cache-dir ".[fast]"
+RUN pip install --no-cache-dir .
 EXPOSE 8000
 CMD ["paywall", "demo", "--host", "0.0.0.0", "--port", "8000", "--config", "config/paywall.yaml"]

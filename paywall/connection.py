@@ -14,6 +14,10 @@ Forms of `store.url`:
 
 Ports default to 6379 (cluster) and 26379 (sentinel). A malformed URL is a ValueError
 that names the problem.
+
+`connect` builds redis-py clients (entitlements, the CLI, a client to share); the meter's
+own client comes from `meter_client`: our RESP client (`paywall.resp`) for a plain
+`redis://` or `unix://` URL, redis-py for every other form.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+
+from .deadline import socket_timeout
+from .resp import Endpoint, RespClient
 
 logger = logging.getLogger("paywall")
 
@@ -49,6 +56,20 @@ def scheme_problem(url: str) -> str | None:
             " redis+cluster://, redis+sentinel:// or memory://"
         )
     return None
+
+
+def meter_client(url: str | None, budget: float) -> Any:
+    """The client the meter runs on, for a store budget of `budget` seconds: a `RespClient`
+    for `redis://` and `unix://` URLs (one pipelined connection, a fraction of redis-py's
+    CPU per call), unless the URL has query options only redis-py knows (anything but `db`,
+    `username`, `password`); otherwise `connect`'s client, with socket timeouts well behind
+    the budget (`deadline.socket_timeout`)."""
+    scheme = url.partition("://")[0].lower() if url else ""
+    if url and scheme in ("redis", "unix"):
+        endpoint = Endpoint.from_url(url)
+        if endpoint is not None:
+            return RespClient(endpoint, budget)
+    return connect(url, socket_timeout(budget))
 
 
 def connect(url: str | None, timeout: float) -> Any:

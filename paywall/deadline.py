@@ -9,7 +9,8 @@ handler). A loop blocked for 300 ms fires every 100 ms timer at once when it wak
 it has read the answers that arrived meanwhile, so one busy moment in one process used to
 look like a Redis outage and open the wall for every reader.
 
-`RedisBudget` fixes both:
+`RedisBudget` (the clock itself is `BudgetClock`, which `paywall.resp` also runs for each
+pipelined write) fixes both:
 
 - The clock starts when the round trip is written (the batcher enters the budget just
   before it sends its pipeline), so time spent queueing behind another round trip is not
@@ -59,9 +60,13 @@ def socket_timeout(budget: float) -> float:
     return 2 * hard_cap(budget)
 
 
-class RedisBudget:
-    """`async with RedisBudget(0.1): await round_trip()`: cancels the round trip and raises
-    `RedisSilent` or `LoopLagged` (see the module docstring) when it runs out."""
+class BudgetClock:
+    """The budget of one wait, as the module docstring describes it: started when the round
+    trip is written, checked every quarter budget, lag not charged to Redis. When it runs
+    out it sets `expired` to `RedisSilent` or `LoopLagged` and calls `ran_out`; what that
+    does (cancel an awaited block, fail the calls written on a connection) is the
+    subclass's business. `RedisBudget` is the form the store's own code awaits in;
+    `paywall.resp` gives each pipelined write one of these."""
 
     def __init__(self, budget: float, cap: float | None = None) -> None:
         self.budget = budget
@@ -70,36 +75,32 @@ class RedisBudget:
         self.tolerance = max(0.002, budget / 10)
         self.lag = 0.0  # seconds the loop was late while waiting: not charged to Redis
         self.expired: type[TimeoutError] | None = None
-        self._timeout = asyncio.timeout(None)
         self._handle: asyncio.TimerHandle | None = None
         self._start = 0.0
         self._final = False
 
-    async def __aenter__(self) -> RedisBudget:
-        await self._timeout.__aenter__()
-        loop = asyncio.get_running_loop()
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the clock now (the round trip is being written)."""
         self._start = loop.time()
         self._schedule(loop, self._start + self.tick)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
+        """The answer came (or the wait was given up): no more checks."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError as timeout:
-            kind = self.expired or RedisSilent
-            waited = asyncio.get_running_loop().time() - self._start
-            raise kind(
-                f"no answer from Redis after {waited * 1000:.0f} ms"
-                f" ({self.lag * 1000:.0f} ms of it our own event loop's lag)"
-            ) from timeout
+
+    def error(self, loop: asyncio.AbstractEventLoop) -> TimeoutError:
+        """The error a wait that ran out ends with, saying how long and how much was lag."""
+        waited = loop.time() - self._start
+        return (self.expired or RedisSilent)(
+            f"no answer from Redis after {waited * 1000:.0f} ms"
+            f" ({self.lag * 1000:.0f} ms of it our own event loop's lag)"
+        )
+
+    def ran_out(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called once when the budget runs out (`expired` says how)."""
+        raise NotImplementedError
 
     def _schedule(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self._handle = loop.call_at(when, self._check, loop, when)
@@ -126,6 +127,35 @@ class RedisBudget:
     def _expire(self, loop: asyncio.AbstractEventLoop, kind: type[TimeoutError]) -> None:
         self.expired = kind
         self._handle = None
-        # call_soon, not at once: an answer read in this same loop turn has already
-        # scheduled its reader, which then runs first and finishes the round trip.
+        self.ran_out(loop)
+
+
+class RedisBudget(BudgetClock):
+    """`async with RedisBudget(0.1): await round_trip()`: cancels the round trip and raises
+    `RedisSilent` or `LoopLagged` (see the module docstring) when it runs out."""
+
+    def __init__(self, budget: float, cap: float | None = None) -> None:
+        super().__init__(budget, cap)
+        self._timeout = asyncio.timeout(None)
+
+    async def __aenter__(self) -> RedisBudget:
+        await self._timeout.__aenter__()
+        self.start(asyncio.get_running_loop())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        try:
+            await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError as timeout:
+            raise self.error(asyncio.get_running_loop()) from timeout
+
+    def ran_out(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Rescheduled to now, not cancelled at once: an answer read in this same loop turn
+        # has already scheduled its reader, which then runs first and finishes the round trip.
         self._timeout.reschedule(loop.time())

@@ -23,9 +23,8 @@ from .analytics.endpoints import Endpoints
 from .analytics.recorder import Recorder
 from .analytics.storewatch import watch
 from .config import LiveConfig
-from .connection import connect
+from .connection import meter_client
 from .crawlers import CrawlerVerifier
-from .deadline import socket_timeout
 from .decision import Decision, Result, who_is
 from .exchange import decompress, has_override, header, is_prefetch, utf8_content_type
 from .headers import ResponseHeaders
@@ -65,14 +64,17 @@ class PaywallMiddleware:
         self.app = app
         self.live = LiveConfig(config)
         first = self.live.config
-        self._keys = secret_keys(first.startup.secret_env)
-        timeout = socket_timeout(first.startup.store_timeout)  # the budget itself is RedisBudget's
-        client = redis if redis is not None else connect(first.startup.store_url, timeout)
+        startup = first.startup
+        self._keys = secret_keys(startup.secret_env)
+        # Our own RESP client for a plain redis:// or unix:// store.url (connection.py).
+        client = redis
+        if client is None:
+            client = meter_client(startup.store_url, startup.store_timeout)
         self.store = MeterStore(
             client,
-            first.startup.store_prefix,
-            first.startup.store_timeout,
-            first.startup.store_breaker_seconds,
+            startup.store_prefix,
+            startup.store_timeout,
+            startup.store_breaker_seconds,
             id_key=article_id_key(self._keys),
         )
         self.crawlers = CrawlerVerifier()

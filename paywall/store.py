@@ -24,6 +24,7 @@ from .deadline import LoopLagged, RedisBudget, hard_cap
 from .identity import Reader
 from .names import Status
 from .periods import Period
+from .resp import RespClient, Script
 
 logger = logging.getLogger("paywall")
 
@@ -131,7 +132,13 @@ class CircuitBreaker:
 
 
 class MeterStore:
-    """Runs meter.lua: entitlement lookup plus check-and-count, in one round trip."""
+    """Runs meter.lua: entitlement lookup plus check-and-count, in one round trip.
+
+    `client` is a redis.asyncio client (calls coalesced by `ScriptBatcher`, each round trip
+    bounded by a `RedisBudget`) or our own `RespClient` (which pipelines and times its
+    writes itself, and raises the same redis-py errors): the breaker and the error
+    handling below are the same for both.
+    """
 
     def __init__(
         self,
@@ -146,7 +153,12 @@ class MeterStore:
         self.prefix = prefix
         self.timeout = timeout
         self.breaker = CircuitBreaker(breaker_seconds)
-        self._script = ScriptBatcher(client, METER_LUA, timeout)
+        self._resp = client if isinstance(client, RespClient) else None
+        self._script: Script | ScriptBatcher = (
+            self._resp.script(METER_LUA)
+            if self._resp is not None
+            else ScriptBatcher(client, METER_LUA, timeout)
+        )
         # How long a caller may wait in all: its queue, a round trip before its own, its own
         # round trip at the hard cap. Only a lagging loop gets near it; past it we are slow.
         self.patience = 2 * hard_cap(timeout) + timeout
@@ -175,7 +187,7 @@ class MeterStore:
             # Only accounts have entitlements; a key that never exists would make Redis
             # Cluster refuse the call while the reader's slot is being migrated.
             keys.append(entitlement_key(self.prefix, reader))
-        args = [
+        args: list[str | int] = [
             view_mode(premium=premium, start_used=start_used),
             article_id(path, self.id_key),
             limit,
@@ -194,24 +206,32 @@ class MeterStore:
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""
         key = meter_key(self.prefix, Reader(reader_id), period)
-        members = await self._call(lambda: self._bounded(self.client.smembers(key)))
+        resp = self._resp
+        if resp is not None:
+            members = await self._call(lambda: resp.execute("SMEMBERS", key))
+        else:
+            members = await self._call(lambda: self._bounded(self.client.smembers(key)))
         return sorted(int(member) for member in members if int(member) >= 0)
 
     async def new_reader_from(self, network: str, period: Period, now: datetime) -> int:
         """Count one new reader id minted for a client network this period; returns the count."""
         key = f"{self.prefix}{{n:{network}}}:new:{period.id}"
+        seconds = period.seconds_left(now)
 
         def count_one() -> Awaitable[list[Any]]:
+            if self._resp is not None:
+                return self._resp.pipeline(("INCR", key), ("EXPIRE", key, seconds))
             pipe = self.client.pipeline(transaction=False)
             pipe.incr(key)
-            pipe.expire(key, period.seconds_left(now))
+            pipe.expire(key, seconds)
             return self._bounded(pipe.execute())
 
         count, _ = await self._call(count_one)
         return int(count)
 
     async def _bounded(self, call: Awaitable[Any]) -> Any:
-        """A call sent at once (not through the batcher), within the store budget."""
+        """A redis-py call sent at once (not through the batcher), within the store budget
+        (a `RespClient` times its own writes)."""
         async with RedisBudget(self.timeout):
             return await call
 
@@ -228,7 +248,8 @@ class MeterStore:
 
     async def _guarded_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run one Redis call behind the circuit breaker; `call` bounds its own round trip
-        with a `RedisBudget` (the batcher does, and `_bounded`).
+        with the store budget (the batcher and `_bounded` with a `RedisBudget`, a
+        `RespClient` with one `BudgetClock` per write).
 
         Only an outage opens the breaker: a connection refused, reset or closed, a name that
         does not resolve, or Redis silent for a whole budget while our loop was on time

@@ -3,9 +3,11 @@ each on its own key prefix and cleaned up afterwards, plus a sample article site
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from paywall import PaywallMiddleware
+from paywall.resp import RespClient
 
 REAL_REDIS_URL = os.environ.get("PAYWALL_TEST_REDIS_URL")
 SECRET = "test-signing-key"
@@ -35,10 +38,11 @@ def prefix() -> str:
     return f"paywall-test-{uuid.uuid4().hex[:12]}:"
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
-async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Any]:
-    """A redis.asyncio client: fakeredis, and real Redis when PAYWALL_TEST_REDIS_URL is set."""
-    if request.param == "fakeredis":
+@contextlib.asynccontextmanager
+async def redis_client(kind: str, prefix: str) -> AsyncIterator[Any]:
+    """fakeredis, or real Redis (skipped without PAYWALL_TEST_REDIS_URL); the keys under
+    `prefix` are deleted afterwards."""
+    if kind == "fakeredis":
         client: Any = fakeredis.FakeAsyncRedis()
     elif REAL_REDIS_URL:
         client = aioredis.from_url(REAL_REDIS_URL)
@@ -51,6 +55,38 @@ async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[An
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Any]:
+    """A redis.asyncio client: fakeredis, and real Redis when PAYWALL_TEST_REDIS_URL is set."""
+    async with redis_client(request.param, prefix) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a meter runs on (`client`), and a redis.asyncio client on the same data (`redis`)
+    to set up and inspect it with."""
+
+    name: str
+    client: Any
+    redis: Any
+
+
+@pytest.fixture(params=["fakeredis", "redis", "resp"])
+async def backend(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Backend]:
+    """The store tests' three backends: fakeredis and real Redis through redis-py, and real
+    Redis through our own RESP client (`paywall.resp`, budget 1 s)."""
+    async with redis_client("fakeredis" if request.param == "fakeredis" else "redis", prefix) as r:
+        if request.param != "resp":
+            yield Backend(request.param, r, r)
+            return
+        client = RespClient.from_url(str(REAL_REDIS_URL), 1.0)
+        try:
+            yield Backend("resp", client, r)
+        finally:
+            await client.aclose()
 
 
 ARTICLE_PARAGRAPHS = [f"Paragraph {n} of the story, secret-text-{n}." for n in range(1, 7)]

@@ -28,6 +28,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
 from paywall import PaywallMiddleware
+from paywall.batch import ScriptBatcher
 
 from .conftest import ARTICLE_PARAGRAPHS, article_page, article_site
 
@@ -53,7 +54,9 @@ def render() -> None:
 
 def meter_call_pending(paywall: PaywallMiddleware) -> bool:
     batcher = paywall.store._script
-    return bool(batcher._pending or batcher._flushing)
+    if isinstance(batcher, ScriptBatcher):
+        return bool(batcher._pending or batcher._flushing)
+    return bool(batcher.client.pending)  # our RESP client: queued or written, unanswered
 
 
 def build(config: str) -> Any:

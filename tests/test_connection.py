@@ -1,5 +1,6 @@
 """`store.url` forms: one server, Redis Cluster, Sentinel; malformed URLs are ValueErrors
-naming the problem (and never the password). Nothing here connects."""
+naming the problem (and never the password); which client the meter gets for each form.
+Nothing here connects."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
-from paywall.connection import connect, scheme_problem
+from paywall.connection import connect, meter_client, scheme_problem
+from paywall.deadline import socket_timeout
+from paywall.resp import Endpoint, RespClient
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +32,37 @@ async def test_single_server_urls_are_redis_py_urls() -> None:
     assert isinstance(client, aioredis.Redis) and not isinstance(client, RedisCluster)
     assert (kwargs["port"], kwargs["db"], kwargs["password"]) == (6390, 2, "pw")
     assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("redis://:pw@127.0.0.1:6390/2", Endpoint("127.0.0.1", 6390, db=2, password="pw")),
+        ("unix:///run/redis.sock?db=1", Endpoint(path="/run/redis.sock", db=1)),
+    ],
+)
+def test_the_meter_runs_on_our_resp_client_for_plain_urls(url: str, endpoint: Endpoint) -> None:
+    client = meter_client(url, 0.1)
+    assert isinstance(client, RespClient)
+    assert (client.endpoint, client.budget) == (endpoint, 0.1)
+
+
+@pytest.mark.parametrize("url", ["rediss://h:6380/0", "redis://h/0?socket_keepalive=true"])
+async def test_the_meter_runs_on_redis_py_for_tls_and_redis_py_options(url: str) -> None:
+    client = meter_client(url, 0.1)
+    await client.aclose()
+    assert isinstance(client, aioredis.Redis)
+    assert client.connection_pool.connection_kwargs["socket_timeout"] == socket_timeout(0.1)
+
+
+async def test_the_meter_runs_on_redis_py_for_cluster_and_sentinel() -> None:
+    cluster = meter_client("redis+cluster://h:7000/", 0.1)
+    sentinel = meter_client("redis+sentinel://s1:5000/svc", 0.1)
+    for client in (cluster, sentinel):
+        await client.aclose()
+    assert isinstance(cluster, RedisCluster)
+    assert isinstance(sentinel.connection_pool, SentinelConnectionPool)
+    assert type(meter_client("memory://", 0.1)).__module__.startswith("fakeredis")
 
 
 async def test_cluster_url() -> None:

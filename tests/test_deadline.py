@@ -1,4 +1,6 @@
-"""The store budget measures Redis's answer, not our own queue or a busy event loop."""
+"""The store budget measures Redis's answer, not our own queue or a busy event loop: on a
+scripted stand-in for Redis, and on a real (paused) Redis through redis-py and our RESP
+client."""
 
 from __future__ import annotations
 
@@ -6,15 +8,20 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
-from paywall.deadline import LoopLagged, RedisBudget, RedisSilent, hard_cap
+from paywall.deadline import LoopLagged, RedisBudget, RedisSilent, hard_cap, socket_timeout
 from paywall.identity import Reader
 from paywall.periods import current_period
+from paywall.resp import RespClient
 from paywall.store import MeterStore, StoreError, StoreOverloaded
+
+from .redis_server import RedisServer, redis_server  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 
@@ -180,6 +187,80 @@ async def test_silent_redis_fails_the_queued_views_at_once_and_opens_the_breaker
 async def test_a_wait_that_only_our_lag_ran_out_does_not_open_the_breaker() -> None:
     client = ScriptedClient(None)
     store = MeterStore(client, "p:", 0.05, breaker_seconds=5)
+    block_loop_soon(0.005, 1.2)  # past the 1 s hard cap of a 50 ms budget
+    with pytest.raises(StoreOverloaded):
+        await view(store, "a")
+    assert store.breaker.allow()
+
+
+# --- the same against real Redis, through redis-py and through our RESP client -----------
+
+
+@pytest.fixture(params=["redis-py", "resp"])
+async def real_store(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,  # noqa: F811
+) -> AsyncIterator[Callable[[float], MeterStore]]:
+    """Makes a MeterStore with a given budget on this test's own redis-server (so that it
+    can be paused), through a redis-py client or our `RespClient`."""
+    clients: list[Any] = []
+
+    def make(budget: float) -> MeterStore:
+        if request.param == "resp":
+            client: Any = RespClient.from_url(redis_server.url, budget)
+        else:
+            client = aioredis.from_url(redis_server.url, socket_timeout=socket_timeout(budget))
+        clients.append(client)
+        return MeterStore(client, "p:", budget, breaker_seconds=5)
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_real_redis_silent_fails_the_views_after_one_budget_and_opens_the_breaker(
+    real_store: Callable[[float], MeterStore],
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    store = real_store(0.1)
+    await view(store, "warm")  # connected, script loaded
+    redis_server.pause(1000)
+    started = time.monotonic()
+    first = asyncio.create_task(view(store, "a"))
+    await asyncio.sleep(0.02)
+    later = asyncio.create_task(view(store, "b"))
+    for task in (first, later):
+        with pytest.raises(StoreError) as raised:
+            await task
+        assert not isinstance(raised.value, StoreOverloaded)
+    waited = time.monotonic() - started
+    # One budget for both, not one each; a busy machine's lag may stretch it (not charged).
+    assert 0.1 <= waited < 0.4, waited
+    assert not store.breaker.allow()  # an outage: the breaker is open
+
+
+async def test_real_redis_answer_that_came_while_our_loop_was_blocked_is_read(
+    real_store: Callable[[float], MeterStore],
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    """Redis answers 50 ms after the question, while our loop is blocked from 5 to 305 ms."""
+    store = real_store(0.1)
+    await view(store, "warm")
+    redis_server.pause(50)
+    block_loop_soon(0.005, 0.3)
+    assert (await view(store, "a")).views == 1
+    assert store.breaker.allow()
+
+
+async def test_real_redis_wait_that_only_our_lag_ran_out_is_overload(
+    real_store: Callable[[float], MeterStore],
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    store = real_store(0.05)
+    await view(store, "warm")
+    redis_server.pause(2000)
     block_loop_soon(0.005, 1.2)  # past the 1 s hard cap of a 50 ms budget
     with pytest.raises(StoreOverloaded):
         await view(store, "a")

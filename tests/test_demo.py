@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import fakeredis
 import pytest
@@ -14,6 +15,9 @@ from paywall.demo.accounts import DEMO_ACCOUNTS
 from paywall.demo.app import DEMO_CONFIG, build_demo
 from paywall.demo.articles import ARTICLES, METERED
 from paywall.names import Audience
+
+from .conftest import REAL_REDIS_URL
+from .servers import delete_keys
 
 PROMPT = re.compile(r'data-paywall="([\w-]+)"')
 PREMIUM = next(a.path for a in ARTICLES if a.access == "premium")
@@ -72,3 +76,24 @@ def test_each_demo_account_sees_its_own_state(
             assert sentence in premium.text
         demo.post("/signin", data={"account": ""})
         assert "Not signed in" in demo.get("/signin").text
+
+
+def test_on_a_real_redis_url_the_meter_sees_the_accounts_entitlements(
+    tmp_path: Path, prefix: str
+) -> None:
+    """A redis:// store.url gives the meter our RESP client and the demo's entitlements a
+    redis-py client: both must see the same data."""
+    if not REAL_REDIS_URL:
+        pytest.skip("PAYWALL_TEST_REDIS_URL is not set")
+    config = tmp_path / "demo.yaml"
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    text = text.replace("  url: memory://", f'  url: {REAL_REDIS_URL}\n  prefix: "{prefix}"', 1)
+    config.write_text(text, encoding="utf-8")
+    try:
+        with TestClient(build_demo(config), base_url="http://127.0.0.1") as demo:
+            demo.post("/signin", data={"account": "subscriber"})
+            assert PROMPT.findall(demo.get(PREMIUM).text) == []
+            demo.post("/signin", data={"account": "reader"})
+            assert PROMPT.findall(demo.get(PREMIUM).text) == ["subscribe"]
+    finally:
+        delete_keys(REAL_REDIS_URL, prefix)

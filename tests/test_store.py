@@ -1,4 +1,5 @@
-"""The meter script on both stores: one atomic check-and-count per view."""
+"""The meter script on every backend (fakeredis; real Redis through redis-py and through our
+RESP client): one atomic check-and-count per view."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from paywall.identity import Reader
 from paywall.periods import current_period
 from paywall.store import MeterStore, Outcome, article_id, entitlement_key, meter_key
 
+from .conftest import Backend
+
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -22,8 +25,8 @@ async def view(meter: MeterStore, reader: Reader, path: str, premium: bool = Fal
     return await meter.view(reader, path, premium=premium, limit=2, period=PERIOD, now=NOW)
 
 
-async def test_counts_up_to_the_limit_then_walls(store: Any, prefix: str) -> None:
-    meter = MeterStore(store, prefix, timeout=1.0)
+async def test_counts_up_to_the_limit_then_walls(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
     reader = Reader("reader-aaaaaaaaaaaaaaaa")
     first = await view(meter, reader, "/a")
     assert (first.outcome, first.views) == (Outcome.COUNTED, 1)
@@ -33,17 +36,17 @@ async def test_counts_up_to_the_limit_then_walls(store: Any, prefix: str) -> Non
     assert (walled.outcome, walled.views) == (Outcome.LIMIT_USED, 2)
     assert (await view(meter, reader, "/b")).outcome == Outcome.ALREADY_READ
     assert (await view(meter, reader, "/p", premium=True)).outcome == Outcome.PREMIUM_WALLED
-    assert await store.scard(meter_key(prefix, reader, PERIOD)) == 2
+    assert await backend.redis.scard(meter_key(prefix, reader, PERIOD)) == 2
 
 
-async def test_readers_do_not_share_a_meter(store: Any, prefix: str) -> None:
-    meter = MeterStore(store, prefix, timeout=1.0)
+async def test_readers_do_not_share_a_meter(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
     await view(meter, Reader("reader-aaaaaaaaaaaaaaaa"), "/a")
     assert (await view(meter, Reader("reader-bbbbbbbbbbbbbbbb"), "/a")).views == 1
 
 
-async def test_raising_the_limit_mid_period_keeps_the_count(store: Any, prefix: str) -> None:
-    meter = MeterStore(store, prefix, timeout=1.0)
+async def test_raising_the_limit_mid_period_keeps_the_count(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
     reader = Reader("reader-aaaaaaaaaaaaaaaa")
     for path in ("/a", "/b"):
         await view(meter, reader, path)
@@ -51,26 +54,54 @@ async def test_raising_the_limit_mid_period_keeps_the_count(store: Any, prefix: 
     assert (more.outcome, more.views) == (Outcome.COUNTED, 3)
 
 
-async def test_entitlements_are_read_in_the_same_call(store: Any, prefix: str) -> None:
-    meter = MeterStore(store, prefix, timeout=1.0)
+async def test_entitlements_are_read_in_the_same_call(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
     reader = Reader("reader-aaaaaaaaaaaaaaaa", account="acct-42")
     until = int((NOW + timedelta(days=30)).timestamp())
-    await store.set(entitlement_key(prefix, reader), f"subscription {until}")
+    await backend.redis.set(entitlement_key(prefix, reader), f"subscription {until}")
     verdict = await view(meter, reader, "/p", premium=True)
     assert (verdict.outcome, verdict.status) == (Outcome.ENTITLED, "subscription")
     assert verdict.until == until  # kept in the reader's signed summary, for outages
-    await store.set(entitlement_key(prefix, reader), f"trial {int(NOW.timestamp()) - 1}")
+    await backend.redis.set(entitlement_key(prefix, reader), f"trial {int(NOW.timestamp()) - 1}")
     lapsed = await view(meter, reader, "/a")
     assert (lapsed.outcome, lapsed.status) == (Outcome.COUNTED, "trial_expired")
 
 
-async def test_keys_expire_after_the_period(store: Any, prefix: str) -> None:
-    meter = MeterStore(store, prefix, timeout=1.0)
+async def test_keys_expire_after_the_period(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
     reader = Reader("reader-aaaaaaaaaaaaaaaa")
     await view(meter, reader, "/a")
-    ttl = await store.ttl(meter_key(prefix, reader, PERIOD))
+    ttl = await backend.redis.ttl(meter_key(prefix, reader, PERIOD))
     expected = (PERIOD.ends - NOW).total_seconds()
     assert expected < ttl <= expected + 3600 + 1
+
+
+async def test_a_sign_in_reads_the_anonymous_views(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa")
+    for path in ("/a", "/b"):
+        await view(meter, reader, path)
+    assert await meter.anonymous_views(reader.reader_id, PERIOD) == sorted(
+        article_id(path) for path in ("/a", "/b")
+    )
+    assert await meter.anonymous_views("reader-bbbbbbbbbbbbbbbb", PERIOD) == []
+    signed_in = Reader("reader-bbbbbbbbbbbbbbbb", account="acct-7")
+    merged = await meter.view(
+        signed_in, "/c", premium=False, limit=5, period=PERIOD, now=NOW, merge=[article_id("/a")]
+    )
+    assert (merged.outcome, merged.views) == (Outcome.COUNTED, 2)
+
+
+async def test_new_readers_are_counted_per_network_until_the_period_ends(
+    backend: Backend, prefix: str
+) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
+    network = "203.0.113.0/24"
+    counts = [await meter.new_reader_from(network, PERIOD, NOW) for _ in range(3)]
+    assert counts == [1, 2, 3]
+    assert await meter.new_reader_from("198.51.100.0/24", PERIOD, NOW) == 1
+    ttl = await backend.redis.ttl(f"{prefix}{{n:{network}}}:new:{PERIOD.id}")
+    assert 0 < ttl <= PERIOD.seconds_left(NOW)
 
 
 def test_all_of_a_readers_keys_share_one_hash_tag() -> None:

@@ -1,5 +1,7 @@
 """Real-Redis faults: restart, lost script cache, CLIENT PAUSE, a dead server behind the
-circuit breaker, memory full and eviction. Each test has a redis-server of its own."""
+circuit breaker, memory full and eviction. Each test has a redis-server of its own, and runs
+twice: with a redis-py client passed as `redis=`, and with `store.url` naming the server
+(which gives the meter our own RESP client, paywall/resp.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ import redis
 import redis.asyncio as aioredis
 
 from paywall import PaywallMiddleware
+from paywall.resp import RespClient
 
 from .conftest import ARTICLE_PARAGRAPHS, CONFIG, article_site, client_for
 from .redis_server import RedisServer, redis_server  # noqa: F401
-from .test_accounts import CountingClient
 from .test_middleware import hidden_text_in, prompts
 
 pytestmark = pytest.mark.anyio
@@ -33,13 +35,53 @@ def config(on_store_error: str = "open", breaker_seconds: float | None = None) -
     return text + f"on_store_error: {on_store_error}\n"
 
 
-@pytest.fixture
-async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:  # noqa: F811
-    client = aioredis.from_url(redis_server.url)
+class Backend:
+    """Builds the paywall on the test's server: with `redis=` a redis-py client ("redis-py"),
+    or from `store.url` ("resp": our RESP client)."""
+
+    def __init__(self, name: str, server: RedisServer, config_file: Callable[..., Path]) -> None:
+        self.name = name
+        self.server = server
+        self.config_file = config_file
+        self.clients: list[Any] = []
+
+    def paywall(self, text: str = CONFIG) -> PaywallMiddleware:
+        if self.name == "redis-py":
+            client = aioredis.from_url(self.server.url)
+            paywall = PaywallMiddleware(article_site, config=self.config_file(text), redis=client)
+        else:
+            text = text.replace("store:\n", f"store:\n  url: {self.server.url}\n", 1)
+            paywall = PaywallMiddleware(article_site, config=self.config_file(text))
+            assert isinstance(paywall.store.client, RespClient)
+        self.clients.append(paywall.store.client)
+        return paywall
+
+
+@pytest.fixture(params=["redis-py", "resp"])
+async def backend(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,  # noqa: F811
+    config_file: Callable[..., Path],
+) -> AsyncIterator[Backend]:
+    backend = Backend(request.param, redis_server, config_file)
     try:
-        yield client
+        yield backend
     finally:
-        await client.aclose()
+        for client in backend.clients:
+            await client.aclose()
+
+
+class CountingScript:
+    """Stands in for the store's script runner and counts the calls made to it (each one an
+    EVALSHA sent, or refused before it was sent)."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.calls = 0
+
+    async def __call__(self, keys: Any, args: Any) -> Any:
+        self.calls += 1
+        return await self.script(keys, args)
 
 
 async def read(reader: httpx.AsyncClient, *paths: str) -> list[httpx.Response]:
@@ -59,10 +101,9 @@ def is_walled(page: httpx.Response) -> bool:
 
 async def test_restart_keeps_acknowledged_counts(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(config("open", 0)), redis=client)
+    paywall = backend.paywall(config("open", 0))
     async with client_for(paywall) as reader:
         one, two = await read(reader, "/articles/one", "/articles/two")
         assert prompts(one) == prompts(two) == ["meter"]
@@ -84,13 +125,12 @@ async def test_restart_keeps_acknowledged_counts(
 
 async def test_first_view_after_restart_is_metered(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
 ) -> None:
     """Redis is back and answering, yet the first view after a restart is not metered: the
     pooled connection the server closed is used once, fails ('Connection closed by server'),
     and that one error opens the circuit breaker for store.breaker_seconds (5 by default)."""
-    paywall = PaywallMiddleware(article_site, config=config_file(config("open")), redis=client)
+    paywall = backend.paywall(config("open"))
     async with client_for(paywall) as reader:
         await read(reader, "/articles/one", "/articles/two")
         redis_server.restart()
@@ -102,10 +142,9 @@ async def test_first_view_after_restart_is_metered(
 
 async def test_script_flush_next_view_counts(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(), redis=client)
+    paywall = backend.paywall()
     async with client_for(paywall) as reader:
         first = await reader.get("/articles/one")
         assert "You have 2 free articles left" in first.text
@@ -126,11 +165,10 @@ async def test_script_flush_next_view_counts(
 @pytest.mark.parametrize("mode", ["open", "closed"])
 async def test_client_pause_answers_per_on_store_error(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
     mode: str,
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(config(mode, 0)), redis=client)
+    paywall = backend.paywall(config(mode, 0))
     async with client_for(paywall) as reader:
         await reader.get("/sponsored/warm-up")  # cookie-less free page: no store call
         pause_ms = 1500
@@ -161,30 +199,29 @@ async def test_client_pause_answers_per_on_store_error(
 
 async def test_breaker_limits_attempts_on_a_dead_server(
     redis_server: RedisServer,  # noqa: F811
-    config_file: Callable[..., Path],
+    backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    counting = CountingClient(aioredis.from_url(redis_server.url))
-    paywall = PaywallMiddleware(article_site, config=config_file(config("open", 1)), redis=counting)
-    try:
-        async with client_for(paywall) as reader:
-            assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
-            redis_server.kill()
-            counting.commands.clear()
-            with anyio.fail_after(5):
-                pages = await read(reader, *(f"/articles/x{n}" for n in range(30)))
-            assert all(is_full(page) and prompts(page) == [] for page in pages)
-            # One failed call (and its immediate retry on a fresh connection) per interval.
-            assert counting.commands.count("evalsha") <= 2, counting.commands
+    paywall = backend.paywall(config("open", 1))
+    counting = CountingScript(paywall.store._script)
+    monkeypatch.setattr(paywall.store, "_script", counting)
+    async with client_for(paywall) as reader:
+        assert "You have 2 free articles left" in (await reader.get("/articles/one")).text
+        redis_server.kill()
+        counting.calls = 0
+        with anyio.fail_after(5):
+            pages = await read(reader, *(f"/articles/x{n}" for n in range(30)))
+        assert all(is_full(page) and prompts(page) == [] for page in pages)
+        # One failed call (and its immediate retry on a fresh connection) per interval.
+        assert counting.calls <= 2, counting.calls
 
-            redis_server.start()
-            await asyncio.sleep(1.2)
-            back = await reader.get("/articles/two")
-            assert prompts(back) == ["meter"]
-            assert "You have 1 free article left" in back.text  # x0..x29 were not counted
-            assert prompts(await reader.get("/articles/three")) == ["last-free"]
-            assert is_walled(await reader.get("/articles/four"))
-    finally:
-        await counting._client.aclose()
+        redis_server.start()
+        await asyncio.sleep(1.2)
+        back = await reader.get("/articles/two")
+        assert prompts(back) == ["meter"]
+        assert "You have 1 free article left" in back.text  # x0..x29 were not counted
+        assert prompts(await reader.get("/articles/three")) == ["last-free"]
+        assert is_walled(await reader.get("/articles/four"))
 
 
 # --- memory full ------------------------------------------------------------------------
@@ -213,11 +250,10 @@ def fill_until_oom(server: RedisServer) -> None:
 @pytest.mark.parametrize("mode", ["open", "closed"])
 async def test_memory_full_is_a_clean_200(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
     mode: str,
 ) -> None:
-    paywall = PaywallMiddleware(article_site, config=config_file(config(mode, 0)), redis=client)
+    paywall = backend.paywall(config(mode, 0))
     async with client_for(paywall) as walled, client_for(paywall) as fresh:
         await read(walled, "/articles/one", "/articles/two", "/articles/three")
         assert is_walled(await walled.get("/articles/four"))
@@ -243,13 +279,12 @@ async def test_memory_full_is_a_clean_200(
 
 async def test_evicted_meter_starts_afresh(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
     prefix: str,
 ) -> None:
     """Documented behaviour, not a wish: with an evicting policy a reader whose meter key is
     evicted simply starts a new meter (the limit is effectively reset for them)."""
-    paywall = PaywallMiddleware(article_site, config=config_file(), redis=client)
+    paywall = backend.paywall()
     async with client_for(paywall) as reader:
         await read(reader, "/articles/one", "/articles/two", "/articles/three")
         assert is_walled(await reader.get("/articles/four"))
@@ -270,19 +305,20 @@ async def test_evicted_meter_starts_afresh(
 
 async def test_metered_again_once_the_breaker_closes_after_a_kill(
     redis_server: RedisServer,  # noqa: F811
-    client: Any,
-    config_file: Callable[..., Path],
+    backend: Backend,
 ) -> None:
     """Same root cause as test_first_view_after_restart_is_metered, seen through the breaker:
     connections pooled before the kill and not used during the outage are still 'open' when
     Redis is back; the first concurrent burst after the probe lands on them and re-opens the
     breaker. Here 3 readers read at once (pooled connections), one view is tried while
     Redis is down (1 connection dropped), and after the restart the breaker re-opens."""
-    paywall = PaywallMiddleware(article_site, config=config_file(config("open", 1)), redis=client)
+    paywall = backend.paywall(config("open", 1))
     async with client_for(paywall) as a, client_for(paywall) as b, client_for(paywall) as c:
         readers = (a, b, c)
         await asyncio.gather(*(r.get("/articles/one") for r in readers))
-        assert len(client.connection_pool._available_connections) >= 1  # pooled before the kill
+        if backend.name == "redis-py":  # (ours has one connection, noticed closed when it is)
+            pool = paywall.store.client.connection_pool
+            assert len(pool._available_connections) >= 1  # pooled before the kill
         redis_server.kill()
         assert prompts(await a.get("/articles/down")) == []  # served open; breaker opens
         redis_server.start()
