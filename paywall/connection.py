@@ -72,6 +72,16 @@ def meter_client(url: str | None, budget: float) -> Any:
     return connect(url, socket_timeout(budget))
 
 
+def store_clients(url: str | None, budget: float) -> tuple[Any, Any]:
+    """The meter's client (`meter_client`) and a redis.asyncio client for everything else on
+    the same store (analytics needs pipelines and commands the RESP client does not speak);
+    one client for both when the meter runs on redis-py."""
+    meter = meter_client(url, budget)
+    if isinstance(meter, RespClient):
+        return meter, connect(url, socket_timeout(budget))
+    return meter, meter
+
+
 def connect(url: str | None, timeout: float) -> Any:
     """A redis.asyncio client for `url`, or the embedded in-memory store when there is none."""
     scheme = url.partition("://")[0].lower() if url else ""

@@ -23,7 +23,7 @@ from .analytics.endpoints import Endpoints
 from .analytics.recorder import Recorder
 from .analytics.storewatch import watch
 from .config import LiveConfig
-from .connection import meter_client
+from .connection import store_clients
 from .crawlers import CrawlerVerifier
 from .decision import Decision, Result, who_is
 from .exchange import decompress, has_override, header, is_prefetch, utf8_content_type
@@ -66,12 +66,14 @@ class PaywallMiddleware:
         first = self.live.config
         startup = first.startup
         self._keys = secret_keys(startup.secret_env)
-        # Our own RESP client for a plain redis:// or unix:// store.url (connection.py).
-        client = redis
-        if client is None:
-            client = meter_client(startup.store_url, startup.store_timeout)
+        # The meter may run on our own RESP client, analytics on redis-py (connection.py).
+        meter, client = (
+            (redis, redis)
+            if redis is not None
+            else store_clients(startup.store_url, startup.store_timeout)
+        )
         self.store = MeterStore(
-            client,
+            meter,
             startup.store_prefix,
             startup.store_timeout,
             startup.store_breaker_seconds,

@@ -13,7 +13,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
-from paywall.connection import connect, meter_client, scheme_problem
+from paywall.connection import connect, meter_client, scheme_problem, store_clients
 from paywall.deadline import socket_timeout
 from paywall.resp import Endpoint, RespClient
 
@@ -63,6 +63,17 @@ async def test_the_meter_runs_on_redis_py_for_cluster_and_sentinel() -> None:
     assert isinstance(cluster, RedisCluster)
     assert isinstance(sentinel.connection_pool, SentinelConnectionPool)
     assert type(meter_client("memory://", 0.1)).__module__.startswith("fakeredis")
+
+
+async def test_analytics_gets_redis_py_beside_the_resp_meter_on_the_same_store() -> None:
+    meter, other = store_clients("redis://:pw@127.0.0.1:6390/2", 0.1)
+    await other.aclose()
+    assert isinstance(meter, RespClient) and isinstance(other, aioredis.Redis)
+    kwargs = other.connection_pool.connection_kwargs
+    assert (kwargs["port"], kwargs["db"], kwargs["password"]) == (6390, 2, "pw")
+    tls, same = store_clients("rediss://h:6380/0", 0.1)
+    await tls.aclose()
+    assert tls is same  # one redis-py client for both
 
 
 async def test_cluster_url() -> None:
