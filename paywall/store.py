@@ -7,6 +7,7 @@ touches one Redis Cluster slot and the layout needs no change to scale out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import logging
@@ -161,7 +162,9 @@ class MeterStore:
         )
         # How long a caller may wait in all: its queue, a round trip before its own, its own
         # round trip at the hard cap. Only a lagging loop gets near it; past it we are slow.
-        self.patience = 2 * hard_cap(timeout) + timeout
+        # A RespClient writes each call in the loop turn it is made, under that write's own
+        # budget: nothing to queue behind, so no per-call timer (a few µs per view).
+        self.patience: float | None = None if self._resp else 2 * hard_cap(timeout) + timeout
         # Told how long each call took and whether it answered (analytics, Prometheus).
         self.observe: Callable[[float, bool], None] = _unobserved
 
@@ -262,9 +265,9 @@ class MeterStore:
         """
         if not self.breaker.allow():
             raise StoreError("circuit open after a recent store error")
-        patience = asyncio.timeout(self.patience)
+        patience = asyncio.timeout(self.patience) if self.patience is not None else None
         try:
-            async with patience:
+            async with patience or contextlib.nullcontext():
                 try:
                     result = await call()
                 except aioredis.ConnectionError:
@@ -273,7 +276,7 @@ class MeterStore:
             self.breaker.abandoned()  # not an answer about Redis: let the next view probe
             raise StoreOverloaded(str(exc)) from exc
         except TimeoutError as exc:
-            if patience.expired():  # queued too long: we are slow, not Redis
+            if patience is not None and patience.expired():  # queued too long: we are slow
                 self.breaker.abandoned()
                 raise StoreOverloaded(f"no answer within {self.patience:.1f} s") from exc
             self._failed(exc)
