@@ -52,7 +52,7 @@ def table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]]) -> s
     """A table of already-escaped cells; every column after the first is numeric."""
     cells = "".join(f"<th scope='col'>{escape(name)}</th>" for name in head)
     body = "".join(
-        "<tr>" + f"<th scope='row'>{row[0]}</th>" + "".join(f"<td>{c}</td>" for c in row[1:])
+        f"<tr><th scope='row'>{row[0]}</th>" + "".join(f"<td>{c}</td>" for c in row[1:]) + "</tr>"
         for row in rows
     )
     if not body:
@@ -264,4 +264,4 @@ def _share(part: int, whole: int) -> float:
 def _ms(value: float | None) -> str:
     if value is None:
         return "—"
-    return "> 2,500" if value == float("inf") else number(value)
+    return "&gt; 2,500" if value == float("inf") else number(value)
