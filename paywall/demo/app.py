@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,25 @@ from ..deadline import socket_timeout
 from ..entitlements import Entitlements
 from ..identity import secret_keys
 from ..middleware import PaywallMiddleware
-from . import accounts
+from . import accounts, traffic
 from .site import build_site
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
 
-def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette:
-    """The demo site behind the paywall (configured by `config`), demo accounts seeded."""
+def build_demo(
+    config: str | Path = DEMO_CONFIG,
+    redis: Any = None,
+    *,
+    simulate_days: int = 0,
+    simulate_until: date | None = None,
+    announce: Callable[[traffic.Simulated], None] | None = None,
+) -> Starlette:
+    """The demo site behind the paywall (configured by `config`), demo accounts seeded.
+
+    With `simulate_days`, start-up first drives that many days of simulated readers (the
+    last one `simulate_until`, default today) through the paywall onto the same store, so
+    the dashboard has something to show; `announce` is told what was simulated."""
     settings = load_config(config)
     timeout = socket_timeout(settings.startup.store_timeout)
     client = redis if redis is not None else connect(settings.startup.store_url, timeout)
@@ -38,6 +50,12 @@ def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await accounts.seed(entitlements)
+        if simulate_days > 0 and settings.analytics.enabled:
+            today = datetime.now(UTC).astimezone(settings.timezone).date()
+            end = simulate_until or today
+            done = await traffic.simulate(config, client, end=end, days=simulate_days)
+            if announce is not None:
+                announce(done)
         yield
 
     return Starlette(
