@@ -140,7 +140,7 @@ class _PaywallResponder:
     ) -> None:
         self.app = app
         self.analytics = analytics
-        self.section = ""  # the view's section, for its offer links
+        self.section: str | None = None  # a counted view's section, for its offer links
         self.config = config
         self.tools = tools
         self.scope = scope
@@ -216,7 +216,8 @@ class _PaywallResponder:
             return
         decision = self.decision = viewed.decision
         logger.debug("paywall: %s", decision.describe())
-        self.section = self.analytics.view(config, decision, self.scope["path"])
+        if count:  # a view (a GET): counted by analytics
+            self.section = self.analytics.view(config, decision, self.scope["path"])
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
             return

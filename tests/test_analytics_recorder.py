@@ -177,3 +177,15 @@ async def test_analytics_off_counts_nothing_and_keeps_plain_offer_links(
     assert 'href="/subscribe?offer=trial-3m"' in page.text
     await paywall.analytics.aclose()
     assert [key async for key in store.scan_iter(match=prefix + "{an:*")] == []
+
+
+async def test_prefetches_are_counted_and_other_methods_are_not_views(paywall: Paywall) -> None:
+    async with paywall.browser() as reader:
+        prefetch = await reader.get("/articles/a", headers={"sec-purpose": "prefetch"})
+        assert prefetch.status_code == 503
+        posted = await reader.post("/premium/x")  # answered with the page: walled, not a view
+        assert 'href="/subscribe?offer=trial-3m"' in posted.text
+        await reader.head("/articles/a")  # never a view
+    report = await paywall.report_today()
+    assert report.total.outcomes == {"prefetch": 1}
+    assert report.total.impressions == 0

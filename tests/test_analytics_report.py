@@ -104,3 +104,17 @@ async def test_reader_reads_what_was_stored(store: Any, prefix: str) -> None:
     assert usage.end == JAN7
     with pytest.raises(ValueError):
         await reader.report(JAN7, JAN5)
+
+
+async def test_usage_for_a_config_takes_its_period_and_limit(
+    store: Any, prefix: str, config_file: Any
+) -> None:
+    from paywall.config import load_config
+
+    for day, counts in COUNTERS.items():
+        await store.hset(day_key(prefix, day), mapping={encode(k): v for k, v in counts.items()})
+    config = load_config(config_file())
+    reader = AnalyticsReader.for_config(store, config)
+    usage = await reader.meter_usage_for(config, JAN7)
+    assert (usage.limit, usage.reached, usage.start) == (3, (13, 8), date(2027, 1, 1))
+    assert (await reader.meter_usage_for(config, JAN7, "account")).reached == ()

@@ -388,3 +388,33 @@ async def test_cluster_url_builds_a_cluster_client(cluster: Cluster) -> None:  #
         await client.delete("{paywall-test}:k")
     finally:
         await client.aclose()
+
+
+async def test_analytics_flush_and_report_span_slots_on_a_cluster(
+    client: RedisCluster, config_file: Callable[..., Path], prefix: str
+) -> None:
+    """Counts of two days (two hash tags, so two slots) leave in one flush, the config history
+    in its own slot, and the report reads them back across nodes."""
+    from datetime import UTC, date, datetime
+
+    from paywall.analytics.keys import day_key
+    from paywall.analytics.report import AnalyticsReader
+
+    text = with_store(CONFIG) + "analytics:\n  enabled: true\n"
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=client)
+    days = [date(2027, 1, 5), date(2027, 1, 6)]
+    assert client.keyslot(day_key(prefix, days[0])) != client.keyslot(day_key(prefix, days[1]))
+    now = datetime(2027, 1, 5, 14, 59, tzinfo=UTC)  # 23:59 in Tokyo
+    paywall.clock = lambda: now
+    async with client_for(paywall) as reader:
+        await reader.get("/articles/a")
+        now = datetime(2027, 1, 5, 15, 1, tzinfo=UTC)  # past midnight in Tokyo
+        await reader.get("/articles/b")
+        await reader.get("/premium/x")
+    await paywall.analytics.aclose()
+    analytics = AnalyticsReader(client, prefix)
+    report = await analytics.report(days[0], days[1])
+    assert [(d.views, d.banners, d.walls) for d in report.days] == [(1, 1, 0), (2, 1, 1)]
+    assert [change.result for change in await analytics.config_history()] == ["start"]
+    for day in days:
+        await client.delete(day_key(prefix, day))

@@ -107,13 +107,14 @@ class Recorder:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return section
 
-    def prompt_variables(self, decision: Decision, section: str) -> Mapping[str, Any]:
-        """The prompt's template variables; with analytics on, each offer shown is an
-        impression and its link (`click_url`) goes through the click endpoint."""
+    def prompt_variables(self, decision: Decision, section: str | None) -> Mapping[str, Any]:
+        """The prompt's template variables; with analytics on, each offer shown on a counted
+        view's wall (`section` not None) is an impression and its link (`click_url`) goes
+        through the click endpoint."""
         context = decision.context
         assert context is not None
         variables = context.variables()
-        if not self.enabled or not decision.walled or not context.offers:
+        if not self.enabled or section is None or not decision.walled or not context.offers:
             return variables  # the meter prompts carry offers too, but do not show them
         bucket = self._today()
         prompt = str(decision.prompt)

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 
 from ..periods import PeriodName
-from ..settings import DEFAULT_PREFIX
+from ..settings import DEFAULT_PREFIX, Config
 from .history import ConfigChange, read_history
 from .keys import LATENCY_BUCKETS_MS, Field, Kind, day_key, days, decode
 from .usage import MeterUsage, period_days
@@ -285,6 +285,11 @@ class AnalyticsReader:
         self.client = client
         self.prefix = prefix
 
+    @classmethod
+    def for_config(cls, client: Any, config: Config) -> AnalyticsReader:
+        """A reader of the store `config` names (`client` must be connected to it)."""
+        return cls(client, config.startup.store_prefix)
+
     async def counters(self, start: date, end: date) -> dict[date, dict[Field, int]]:
         """Every counter of every day from `start` to `end`, in one pipelined round trip."""
         wanted = days(start, end)
@@ -316,6 +321,14 @@ class AnalyticsReader:
         last = min(last, today)
         reached, walled = reached_counts((await self.counters(first, last)).values(), who)
         return MeterUsage(period_id, first, last, who, limit, reached, walled)
+
+    async def meter_usage_for(
+        self, config: Config, today: date, who: str = "anonymous"
+    ) -> MeterUsage:
+        """`meter_usage` with the period and the limit (`registered_limit` for `account`)
+        of `config`."""
+        limit = config.limit_for(who == "account")
+        return await self.meter_usage(period=config.period, today=today, limit=limit, who=who)
 
     async def config_history(self, count: int = 50) -> tuple[ConfigChange, ...]:
         """The latest config changes (start, accepted or rejected reloads), newest first."""

@@ -1,0 +1,98 @@
+"""Prometheus metrics: the run directory workers share, the names the Grafana dashboard uses,
+conversions from the store. (Two real workers summed: tests/test_analytics_exact.py; a real
+Prometheus server: tests/test_analytics_prometheus.py.)"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paywall.analytics import metrics
+from paywall.analytics.keys import totals_key
+from paywall.analytics.metrics import PrometheusMetrics, run_directory, sample_value, sweep
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana-paywall.json"
+
+
+def no_directory_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset PROMETHEUS_MULTIPROC_DIR for the test, and unset again afterwards even if the
+    code under test set it."""
+    monkeypatch.setenv(metrics.ENV, "")
+    monkeypatch.delenv(metrics.ENV)
+
+
+class _Parent:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def test_a_process_on_its_own_keeps_metrics_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_directory_set(monkeypatch)
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    assert run_directory() is None
+
+
+def test_workers_of_one_supervisor_share_a_directory_of_its_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_directory_set(monkeypatch)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: _Parent(os.getpid()))
+    stale = tmp_path / f"paywall-metrics-{os.getuid()}-{os.getpid()}-1"  # an older process
+    stale.mkdir()
+    folder = run_directory()
+    assert folder is not None and os.environ[metrics.ENV] == folder
+    assert Path(folder).is_dir() and Path(folder).name.startswith(f"paywall-metrics-{os.getuid()}-")
+    assert not stale.exists()  # a run whose supervisor is gone is swept away
+    assert run_directory() == folder  # the sibling worker gets the same one
+    sweep(tmp_path)
+    assert Path(folder).is_dir()  # ours is alive
+
+
+def test_an_operators_directory_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(metrics.ENV, str(tmp_path / "mine"))
+    assert run_directory() == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
+
+
+def exposition_names(text: str) -> set[str]:
+    return {
+        line.split("{")[0].split(" ")[0]
+        for line in text.splitlines()
+        if line.startswith("paywall_")
+    }
+
+
+@pytest.mark.anyio
+async def test_the_grafana_dashboard_asks_only_for_metrics_we_export(
+    store: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    no_directory_set(monkeypatch)
+    exported = PrometheusMetrics()
+    exported.view("walled_limit", "subscribe")
+    exported.impression("trial-3m")
+    exported.click("trial-3m")
+    exported.store_call(0.002, True)
+    exported.store_call(0.1, False)
+    exported.breaker(True)
+    exported.config("abc123def456", "ok")
+    await store.hset(totals_key(prefix), "trial-3m", 3)
+    text = (await exported.exposition(store, prefix)).decode()
+    assert sample_value(text, "paywall_conversions_total", {"offer": "trial-3m"}) == 3
+    assert sample_value(text, "paywall_store_breaker_openings_total") == 1
+    assert sample_value(text, "paywall_config_reloads_total", {"result": "ok"}) == 1
+    names = exposition_names(text)
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"paywall_[a-z_]+", target["expr"])
+    }
+    assert asked and asked <= names, asked - names
