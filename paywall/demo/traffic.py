@@ -105,6 +105,7 @@ async def simulate(
     paywall = PaywallMiddleware(build_site(config.publication), config_path, redis=flaky)
     run = _Run(paywall, flaky, Entitlements.for_config(client, config), config, random.Random(seed))
     paywall.clock = lambda: run.now
+    paywall.analytics.metrics = None  # Prometheus counts what happens live, not this past
     paywall.store.breaker.clock = lambda: run.now.timestamp()  # the breaker's time is ours too
     run.now = _at(config, first, 0)
     logger = logging.getLogger("paywall")
@@ -116,7 +117,7 @@ async def simulate(
             await _day(run, first + timedelta(days=n), outage=n == days * 3 // 5)
     finally:
         logger.setLevel(level)
-        await paywall.endpoints.shutdown()  # the last flush
+        await paywall.analytics.aclose()  # the last flush
     seconds = time.perf_counter() - started
     return Simulated(first, end, run.requests, run.conversions, seconds)
 
