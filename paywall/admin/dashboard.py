@@ -340,7 +340,11 @@ def choose_range(query: dict[str, str], today: date, retention_days: int) -> tup
 
 def range_form(action: str, start: date, end: date, slug: str) -> str:
     """The date range picker (a plain GET form) with shortcuts."""
-    what = "period holding the last day" if slug == "meter" else "range"
+    what = (
+        f"Meter usage in the period holding {end}"
+        if slug == "meter"
+        else f"Showing {start} to {end}"
+    )
     links = []
     for n in (7, 30, 90):
         first = end - timedelta(days=n - 1)
@@ -352,7 +356,7 @@ def range_form(action: str, start: date, end: date, slug: str) -> str:
         f"<label>From <input type='date' name='from' value='{start}'></label>"
         f"<label>To <input type='date' name='to' value='{end}'></label>"
         f"<button type='submit'>Show</button><span class='shortcuts'>{shortcuts}</span>"
-        f"<span class='what'>Showing the {what}: {start} to {end}</span></form>"
+        f"<span class='what'>{what}</span></form>"
     )
 
 

@@ -105,7 +105,13 @@
     });
     var slant = slanted(spec, width);
     var yScale = spec.log
-      ? { distr: 3 }
+      ? {
+          distr: 3,
+          range: function (u, min, max) {
+            // From 1, so that a small count still shows as a bar.
+            return [1, Math.pow(10, Math.ceil(Math.log10(Math.max(max, 1) * 1.5)))];
+          },
+        }
       : {
           range: function (u, min, max) {
             return [0, max > 0 ? max * 1.08 : 1];
