@@ -306,9 +306,12 @@ async def test_pages_with_the_bearer_token(dashboard: Dashboard) -> None:
             page = await browser.get(f"/paywall/admin/{slug}", headers=bearer)
             assert page.status_code == 200 and f"<h1>{heading}</h1>" in page.text, slug
             assert "Sign out" not in page.text  # nothing to sign out of
+        meter = await browser.get("/paywall/admin/meter?to=2027-02-03", headers=bearer)
         head = await browser.head("/paywall/admin/", headers=bearer)
         post = await browser.post("/paywall/admin/", headers=bearer)
         redirect = await browser.get("/paywall/admin", headers=bearer)
+    assert "Anonymous readers, 2027-02 (2027-02-01 to 2027-02-03)" in meter.text
+    assert "readers by free articles used (2027-02, limit 3)" in meter.text
     assert head.status_code == 200 and head.content == b""
     assert post.status_code == 405
     assert redirect.status_code == 303 and redirect.headers["location"] == "/paywall/admin/"

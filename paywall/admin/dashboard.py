@@ -288,16 +288,8 @@ class AdminDashboard:
 
     async def _meter(self, config: Config, day: date) -> pages.Page:
         usages = [
-            (
-                who,
-                await self.reader.meter_usage(
-                    period=config.period, today=day, limit=limit, who=kind
-                ),
-            )
-            for who, kind, limit in (
-                ("Anonymous readers", "anonymous", config.limit),
-                ("Signed-in readers", "account", config.registered_limit),
-            )
+            (who, await self.reader.meter_usage_for(config, day, kind))
+            for who, kind in (("Anonymous readers", "anonymous"), ("Signed-in readers", "account"))
         ]
         return pages.meter_page(usages)
 
