@@ -26,6 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--config", type=Path, help="config file (default: the demo's own)")
+    demo.add_argument(
+        "--simulate",
+        type=int,
+        metavar="DAYS",
+        help="days of simulated readers to fill the dashboard with at start"
+        " (default: 30 on the embedded store, 0 on a real Redis)",
+    )
 
     check = commands.add_parser("check", help="validate a config file and its templates")
     check.add_argument("config", type=Path)
@@ -58,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args.config)
     if args.command == "demo":
-        return _demo(args.host, args.port, args.config)
+        return _demo(args.host, args.port, args.config, args.simulate)
     return asyncio.run(_entitlement_command(parser, args))
 
 
@@ -129,11 +136,13 @@ def _check(path: Path) -> int:
     return 0
 
 
-def _demo(host: str, port: int, config_path: Path | None) -> int:
+def _demo(host: str, port: int, config_path: Path | None, simulate: int | None) -> int:
     import uvicorn
 
+    from .admin.auth import MIN_TOKEN_CHARS
     from .config import load_config
     from .demo.app import DEMO_CONFIG, build_demo
+    from .demo.traffic import DEFAULT_DAYS, Simulated
 
     path = config_path or DEMO_CONFIG
     try:
@@ -148,10 +157,41 @@ def _demo(host: str, port: int, config_path: Path | None) -> int:
             " (reader cookies stop being valid when the demo restarts)",
             file=sys.stderr,
         )
+    token_env = config.analytics.admin_token_env
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        token = os.environ[token_env] = secrets.token_urlsafe(24)
+        print(
+            f"paywall demo: {token_env} is not set; generated an admin token for this run: {token}",
+            file=sys.stderr,
+        )
+    elif len(token) < MIN_TOKEN_CHARS:
+        print(
+            f"paywall demo: {token_env} is shorter than {MIN_TOKEN_CHARS} characters;"
+            " the dashboard stays off",
+            file=sys.stderr,
+        )
+    embedded = not config.startup.store_url or config.startup.store_url.startswith("memory:")
+    days = simulate if simulate is not None else (DEFAULT_DAYS if embedded else 0)
+
+    def announce(done: Simulated) -> None:
+        print(
+            f"paywall demo: {done.requests} simulated requests from {done.start} to {done.end}"
+            f" ({done.conversions} conversions) in {done.seconds:.1f} s",
+            file=sys.stderr,
+        )
+
     print(f"paywall demo: http://{host}:{port}/  (config: {path})", file=sys.stderr)
+    if config.analytics.enabled:
+        print(
+            f"paywall demo: dashboard at http://{host}:{port}{config.analytics.prefix}/admin/"
+            f" (admin token: the value of {token_env})",
+            file=sys.stderr,
+        )
+    app = build_demo(path, simulate_days=days, announce=announce)
     # No X-Forwarded-For from anyone: uvicorn would otherwise believe it from loopback, and a
     # "Googlebot" with a forged X-Forwarded-For would pass as a verified crawler.
-    uvicorn.run(build_demo(path), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     return 0
 
 

@@ -302,3 +302,59 @@ def test_report_needs_a_store_and_a_sane_range(
             ]
         )
     assert "before --from" in capsys.readouterr().err
+
+
+# -- paywall demo: what it says and what it starts (uvicorn replaced) -----------------
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """What `paywall demo` would run: build_demo's options, uvicorn not started."""
+    import uvicorn
+
+    import paywall.demo.app
+
+    calls: list[dict[str, object]] = []
+    real = paywall.demo.app.build_demo
+
+    def build(*args: object, **options: object) -> object:
+        calls.append(options)
+        return real(*args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paywall.demo.app, "build_demo", build)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    return calls
+
+
+def test_demo_generates_and_prints_an_admin_token_and_simulates_a_month(
+    started: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", "")  # unset (and restored after the test)
+    assert main(["demo", "--port", "8123"]) == 0
+    err = capsys.readouterr().err
+    token = os.environ["PAYWALL_ADMIN_TOKEN"]
+    assert len(token) >= 16
+    assert f"PAYWALL_ADMIN_TOKEN is not set; generated an admin token for this run: {token}" in err
+    assert "dashboard at http://127.0.0.1:8123/paywall/admin/" in err
+    assert started[0]["simulate_days"] == 30
+
+
+def test_demo_keeps_a_token_it_is_given_and_simulates_only_when_asked_on_real_redis(
+    started: list[dict[str, object]],
+    config_file: WriteConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", "an-admin-token-of-my-own")
+    text = config_file().read_text() + "  url: redis://127.0.0.1:1/0\nanalytics: {enabled: true}\n"
+    path = config_file(text)
+    assert main(["demo", "--config", str(path)]) == 0
+    assert main(["demo", "--config", str(path), "--simulate", "7"]) == 0
+    err = capsys.readouterr().err
+    assert "an-admin-token-of-my-own" not in err and "generated" not in err
+    assert [call["simulate_days"] for call in started] == [0, 7]
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", "short")
+    assert main(["demo", "--config", str(path)]) == 0
+    assert "shorter than 16 characters; the dashboard stays off" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import fakeredis
@@ -14,6 +14,7 @@ from paywall.config import load_config
 from paywall.demo.accounts import DEMO_ACCOUNTS
 from paywall.demo.app import DEMO_CONFIG, build_demo
 from paywall.demo.articles import ARTICLES, METERED
+from paywall.demo.traffic import Simulated
 from paywall.names import Audience
 
 from .conftest import REAL_REDIS_URL
@@ -97,3 +98,29 @@ def test_on_a_real_redis_url_the_meter_sees_the_accounts_entitlements(
             assert PROMPT.findall(demo.get(PREMIUM).text) == ["subscribe"]
     finally:
         delete_keys(REAL_REDIS_URL, prefix)
+
+
+def test_the_demo_can_start_with_simulated_days_on_its_dashboard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", "demo-admin-token-for-tests")
+    announced: list[Simulated] = []
+    end = date(2027, 1, 31)
+    app = build_demo(
+        redis=fakeredis.FakeAsyncRedis(),
+        simulate_days=3,
+        simulate_until=end,
+        announce=announced.append,
+    )
+    bearer = {"Authorization": "Bearer demo-admin-token-for-tests"}
+    with TestClient(app, base_url="http://127.0.0.1") as demo:
+        [done] = announced
+        assert (done.start, done.end) == (date(2027, 1, 29), end) and done.requests > 0
+        page = demo.get("/paywall/admin/?from=2027-01-29&to=2027-01-31", headers=bearer)
+        assert page.status_code == 200
+        views = re.search(r"'Views'><span class='label'>Views</span><strong>([\d,]+)<", page.text)
+        assert views and int(views.group(1).replace(",", "")) > 0
+        refused = demo.get("/paywall/admin/", follow_redirects=False)
+        assert refused.status_code == 303  # to the login form, without the token
+        # The reader's demo is as it was: the simulated readers used their own cookies.
+        assert "You have 2 free articles left this month" in demo.get(METERED[0].path).text

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..admin import AdminDashboard
 from ..config import LiveConfig
 from ..settings import Config
 from .history import ConfigChange
@@ -38,6 +39,7 @@ class Endpoints:
         self.store_prefix = prefix
         self.metrics: PrometheusMetrics | None = None
         self.live = live
+        self.admin = AdminDashboard(client, prefix, recorder.clock)  # {prefix}/admin/
         live.listeners.append(self.config_changed)
         self.config_changed(live.started)
 
@@ -55,6 +57,8 @@ class Endpoints:
     def wants(self, config: Config, path: str) -> bool:
         """Whether `path` is one of ours under this config (cheap: checked per request)."""
         settings = config.analytics
+        if self.admin.wants(settings, path):
+            return True
         if not settings.serves or not path.startswith(settings.prefix):
             return False
         rest = path[len(settings.prefix) :]
@@ -65,7 +69,9 @@ class Endpoints:
     async def answer(self, config: Config, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a request `wants` claimed."""
         rest = scope["path"][len(config.analytics.prefix) :]
-        if scope["method"] not in ("GET", "HEAD"):
+        if self.admin.wants(config.analytics, scope["path"]):
+            await self.admin.answer(config, scope, receive, send)
+        elif scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
         elif rest == "/metrics":
             await self._metrics(send)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +16,36 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 
 from ..config import load_config
-from ..connection import connect, meter_client
-from ..deadline import socket_timeout
+from ..connection import store_clients
 from ..entitlements import Entitlements
 from ..identity import secret_keys
 from ..middleware import PaywallMiddleware
-from ..resp import RespClient
-from . import accounts
+from . import accounts, traffic
 from .site import build_site
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
 
-def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette:
-    """The demo site behind the paywall (configured by `config`), demo accounts seeded."""
+def build_demo(
+    config: str | Path = DEMO_CONFIG,
+    redis: Any = None,
+    *,
+    simulate_days: int = 0,
+    simulate_until: date | None = None,
+    announce: Callable[[traffic.Simulated], None] | None = None,
+) -> Starlette:
+    """The demo site behind the paywall (configured by `config`), demo accounts seeded.
+
+    With `simulate_days`, start-up first drives that many days of simulated readers (the
+    last one `simulate_until`, default today) through the paywall onto the same store, so
+    the dashboard has something to show; `announce` is told what was simulated."""
     settings = load_config(config)
     url, budget = settings.startup.store_url, settings.startup.store_timeout
-    meter = redis if redis is not None else meter_client(url, budget)
-    # The demo accounts' entitlements need a redis-py client; the embedded store is one
-    # object, shared by both so that they see the same data.
-    client = connect(url, socket_timeout(budget)) if isinstance(meter, RespClient) else meter
+    # The demo accounts' entitlements need a redis-py client. The embedded store is one
+    # object, shared with the paywall so that both see the same data; on a real Redis the
+    # paywall makes its own clients (the meter's RESP client among them).
+    meter, client = (redis, redis) if redis is not None else store_clients(url, budget)
+    shared = client if meter is client else None
     entitlements = Entitlements(client, settings.startup.store_prefix)
     signing_key = secret_keys(settings.startup.secret_env)[0]
     session_key = hashlib.sha256(b"paywall-demo-session:" + signing_key.encode()).hexdigest()
@@ -42,6 +53,12 @@ def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await accounts.seed(entitlements)
+        if simulate_days > 0 and settings.analytics.enabled:
+            today = datetime.now(UTC).astimezone(settings.timezone).date()
+            end = simulate_until or today
+            done = await traffic.simulate(config, client, end=end, days=simulate_days)
+            if announce is not None:
+                announce(done)
         yield
 
     return Starlette(
@@ -52,7 +69,7 @@ def build_demo(config: str | Path = DEMO_CONFIG, redis: Any = None) -> Starlette
         middleware=[
             Middleware(SessionMiddleware, secret_key=session_key, https_only=False),
             Middleware(AuthenticationMiddleware, backend=accounts.SessionAccounts()),
-            Middleware(PaywallMiddleware, config=config, redis=meter),
+            Middleware(PaywallMiddleware, config=config, redis=shared),
         ],
         lifespan=lifespan,
     )
