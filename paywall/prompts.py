@@ -212,7 +212,7 @@ def render(nodes: Sequence[Node], stack: list[Mapping[str, Any]]) -> str:
 
 
 def _lookup(stack: list[Mapping[str, Any]], name: str) -> Any:
-    for context in reversed(stack):
+    for context in stack[::-1]:  # not reversed(): mypyc 2.4 crashes on it here
         if name in context:
             return context[name]
     return None

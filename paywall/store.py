@@ -269,9 +269,9 @@ class MeterStore:
                     result = await call()
                 except aioredis.ConnectionError:
                     result = await call()
-        except LoopLagged as exc:
+        except LoopLagged as lagged:  # its own name: mypyc/mypyc#620 would type `exc` by it
             self.breaker.abandoned()  # not an answer about Redis: let the next view probe
-            raise StoreOverloaded(str(exc)) from exc
+            raise StoreOverloaded(str(lagged)) from lagged
         except TimeoutError as exc:
             if patience.expired():  # queued too long: we are slow, not Redis
                 self.breaker.abandoned()
