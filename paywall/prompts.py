@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from .names import Prompt
 
@@ -224,7 +224,7 @@ class Prompts:
     Most views show one of a few fragments (a prompt, the articles left, today's offers), so
     those rendered from a `PromptContext` are kept, up to `CACHED_FRAGMENTS`."""
 
-    CACHED_FRAGMENTS = 4096
+    CACHED_FRAGMENTS: Final = 4096  # Final: a class constant when compiled, as in Python
 
     def __init__(self, templates: Mapping[str, tuple[Node, ...]], stylesheet: str) -> None:
         self.templates = dict(templates)
