@@ -20,9 +20,9 @@ import tempfile
 
 from setuptools import setup
 
-# The modules on the per-request path (see docs/performance.md). Not compiled: overload
-# (InFlight.slot is an async generator, which mypyc can't compile), native (a shim), and
-# what runs once or off the request path (cli, schema, yamlsource, connection, django, demo).
+# The modules on the per-request path (see docs/performance.md). Not compiled: native (a
+# shim), and what runs once or off the request path (cli, schema, yamlsource, connection,
+# django, demo).
 COMPILED = [
     "batch",
     "config",
@@ -31,6 +31,7 @@ COMPILED = [
     "decision",
     "entitlements",
     "exchange",
+    "headers",
     "hidden",
     "html",
     "identity",
@@ -38,12 +39,14 @@ COMPILED = [
     "metering",
     "middleware",
     "names",
+    "overload",
     "periods",
     "prompts",
     "rewrite",
     "routing",
     "settings",
     "shapes",
+    "signing",
     "store",
     "summary",
     "teaser",
