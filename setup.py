@@ -24,6 +24,11 @@ from setuptools import setup
 # shim), and what runs once or off the request path (cli, schema, yamlsource, connection,
 # django, demo).
 COMPILED = [
+    "analytics/endpoints",
+    "analytics/keys",
+    "analytics/recorder",
+    "analytics/refs",
+    "analytics/storewatch",
     "batch",
     "config",
     "crawlers",
@@ -42,6 +47,7 @@ COMPILED = [
     "overload",
     "periods",
     "prompts",
+    "resp",
     "rewrite",
     "routing",
     "settings",
