@@ -306,6 +306,8 @@ def _run(args: argparse.Namespace, limit: int, paywall_cwd: Path, paywall_path: 
             "BENCH_REDIS_URL": redis_url,
             "PYTHONPATH": str(ROOT),
         }
+        if "BENCH_CONFIG" in env:  # the compiled worker runs elsewhere: no relative path
+            env["BENCH_CONFIG"] = str(Path(env["BENCH_CONFIG"]).resolve())
         paywall_env = {**env, "PYTHONPATH": paywall_path}
         client = redis.Redis.from_url(redis_url)
         with (
