@@ -1,7 +1,7 @@
 # The demo newspaper behind the paywall. See docker-compose.yml.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md setup.py build_backend.py ./
 COPY paywall ./paywall
 COPY templates ./templates
 COPY config ./config

@@ -2,6 +2,7 @@
 
     python -m bench.run                 # the full run (a few minutes on 2 cores)
     python -m bench.run --quick         # shorter runs, fewer readers: a smoke test
+    python -m bench.run --compiled      # the paywalled worker on the mypyc build (setup.py)
 
 Starts its own redis-server on a free port, the benchmark site under uvicorn twice
 (bare, and behind the paywall), then loads each in turn, A B A B, with wrk (or a small
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import redis
 
+from . import compiled as compiled_build
 from .load import LoadResult, python_load, wrk_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +100,9 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def uvicorn(factory: str, env: dict[str, str], plain: bool) -> Iterator[tuple[str, int]]:
+def uvicorn(
+    factory: str, env: dict[str, str], plain: bool, cwd: Path = ROOT
+) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [
         sys.executable,
@@ -114,7 +118,7 @@ def uvicorn(factory: str, env: dict[str, str], plain: bool) -> Iterator[tuple[st
     ]
     if plain:
         command += ["--loop", "asyncio", "--http", "h11"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=cwd, env=env)
     try:
         wait_for(f"http://127.0.0.1:{port}/free/0")
         yield f"http://127.0.0.1:{port}", process.pid
@@ -251,6 +255,14 @@ def main() -> int:
         action="store_true",
         help="uvicorn with asyncio and h11 instead of uvloop and httptools (when installed)",
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run the paywalled worker on the mypyc-compiled build, built into a temp dir",
+    )
+    parser.add_argument(
+        "--wheel", type=Path, help="with --compiled: this compiled wheel instead of building one"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.pairs, args.memory_readers, args.rss_readers = 2.0, 1, 1000, 5000
@@ -266,6 +278,27 @@ def main() -> int:
         f"{os.cpu_count()} cores",
         file=sys.stderr,
     )
+    with tempfile.TemporaryDirectory(prefix="paywall-bench-build-") as folder:
+        built = None
+        if args.compiled or args.wheel:
+            built = compiled_build.build(ROOT, Path(folder), args.wheel)
+        paywall_cwd, paywall_path = compiled_build.worker_paths(ROOT, built)
+        loaded = compiled_build.which_paywall(paywall_cwd, paywall_path)
+        if built is not None and not loaded.endswith(".so"):
+            print(f"bench: the compiled build did not load ({loaded})", file=sys.stderr)
+            return 1
+        build = (
+            "pure Python"
+            if built is None
+            else f"compiled (mypyc; wheel {built.wheel.stat().st_size / 1e6:.1f} MB"
+            + (f", built in {built.seconds:.0f} s" if args.wheel is None else "")
+            + ")"
+        )
+        print(f"paywall build: {build}; paywall.middleware from {loaded}")
+        return _run(args, limit, paywall_cwd, paywall_path)
+
+
+def _run(args: argparse.Namespace, limit: int, paywall_cwd: Path, paywall_path: str) -> int:
     with redis_server() as redis_url:
         env = {
             **os.environ,
@@ -273,10 +306,13 @@ def main() -> int:
             "BENCH_REDIS_URL": redis_url,
             "PYTHONPATH": str(ROOT),
         }
+        if "BENCH_CONFIG" in env:  # the compiled worker runs elsewhere: no relative path
+            env["BENCH_CONFIG"] = str(Path(env["BENCH_CONFIG"]).resolve())
+        paywall_env = {**env, "PYTHONPATH": paywall_path}
         client = redis.Redis.from_url(redis_url)
         with (
             uvicorn("bare", env, args.plain) as (bare, bare_pid),
-            uvicorn("paywalled", env, args.plain) as (paywalled, pid),
+            uvicorn("paywalled", paywall_env, args.plain, paywall_cwd) as (paywalled, pid),
             uvicorn("sessions", env, args.plain) as (sessions, sessions_pid),
         ):
             cookie = walled_cookie(paywalled, limit)

@@ -36,14 +36,18 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from .native import mypyc_attr
+
 MIN_CAP_SECONDS = 1.0
 CAP_BUDGETS = 10
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin
 class RedisSilent(TimeoutError):
     """Redis did not answer within its budget while the event loop was on time."""
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin
 class LoopLagged(TimeoutError):
     """The wait reached its hard cap because the event loop was late: we are slow."""
 

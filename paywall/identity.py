@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exchange import cookie_attributes, cookie_value
+from .native import mypyc_attr
 from .signing import CookieSigner
 
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{16,64}(\|[A-Za-z0-9_-]{8})?")
 _MAX_COOKIE_VALUE = 512
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin
 class MissingSecretError(RuntimeError):
     """No cookie signing keys in the environment."""
 

@@ -13,6 +13,7 @@ import fnmatch
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -157,6 +158,11 @@ def test_build_context_dockerfile_and_copied_files_exist(name: str) -> None:
     for source in sources:
         assert (context / source).exists(), f"{dockerfile.name}: COPY {source}: no such file"
         assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
+    # pyproject.toml names an in-tree build backend (build_backend.py): pip needs it too.
+    build_system = tomllib.loads((context / "pyproject.toml").read_text("utf-8"))["build-system"]
+    for folder in build_system.get("backend-path", []):
+        backend = Path(folder, build_system["build-backend"] + ".py").as_posix()
+        assert backend in sources, f"{dockerfile.name}: {backend} is not copied"
     # The extras the image installs exist in pyproject.toml.
     for _, arguments in dockerfile_instructions(dockerfile):
         for extra in re.findall(r"\.\[(\w+)\]", arguments):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from paywall.config import load_config
+from paywall.names import Audience
 from paywall.prompts import (
     PROMPT_NAMES,
     PromptContext,
@@ -298,7 +299,7 @@ def context(config: Any, left: int, audience: str = "anonymous") -> dict[str, An
         "limit": config.limit,
         "period": config.period,
         "subscribe_url": config.subscribe_url,
-        "offers": config.offers_for(audience, date(2099, 6, 1)),
+        "offers": config.offers_for(Audience(audience), date(2099, 6, 1)),
     }
 
 

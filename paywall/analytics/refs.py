@@ -40,15 +40,16 @@ class RefSigner:
     def __init__(self, keys: list[str]) -> None:
         # itsdangerous signs with the LAST key of the list; ours signs with the first.
         self._serializer = URLSafeSerializer(list(reversed(keys)), salt=_SALT)
-        self._signed: dict[Ref, str] = {}
+        # Not `_signed`: mypyc names the C field `__signed`, which gcc reads as a keyword.
+        self._texts: dict[Ref, str] = {}
 
     def sign(self, ref: Ref) -> str:
         """The ref as URL-safe text (the same ref is signed once, then remembered)."""
-        text = self._signed.get(ref)
+        text = self._texts.get(ref)
         if text is None:
-            if len(self._signed) >= _CACHE_SIZE:
-                self._signed.clear()
-            text = self._signed[ref] = self._serializer.dumps(ref.payload())
+            if len(self._texts) >= _CACHE_SIZE:
+                self._texts.clear()
+            text = self._texts[ref] = self._serializer.dumps(ref.payload())
         return text
 
     def read(self, text: str) -> Ref | None:
