@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).with_name("fixtures") / "stripe"
-BASE = 1798675200  # 2027-01-01T00:00:00Z: every time in the fixtures is counted from it
+BASE = 1798761600  # 2027-01-01T00:00:00Z: every time in the fixtures is counted from it
 BASE_TIME = datetime.fromtimestamp(BASE, UTC)
 DAY = 86400
 WEBHOOK_SECRET = "whsec_test_5f1d0c8e2b7a4c91a3e6d2f08b9c7e41"
