@@ -97,6 +97,12 @@ class Ledger:
             datetime.fromtimestamp(int(until), UTC) if name else None,
         )
 
+    async def forget(self, account: str) -> None:
+        """Drop the account's subscriptions and entitlement (the demo's fresh start)."""
+        reader = Reader("", account)
+        bill = f"{self.prefix}{reader.tag}:bill"
+        await self.client.delete(bill, entitlement_key(self.prefix, reader))
+
     # -- events of customers not linked yet --
 
     async def hold(self, event: BillingEvent, raw: bytes) -> bool:
