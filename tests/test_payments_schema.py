@@ -31,10 +31,15 @@ def test_values_are_read(config_file: WriteConfig) -> None:
 @pytest.mark.parametrize(
     ("extra", "needle", "key", "message"),
     [
-        ("    grace_days: three\n", "three", "payments.stripe.grace_days", "from 0 to 90"),
-        ("    grace_days: -1\n", "-1", "payments.stripe.grace_days", "from 0 to 90"),
-        ("    grace_days: 91\n", "91", "payments.stripe.grace_days", "from 0 to 90"),
-        ("    grace_days: true\n", "true", "payments.stripe.grace_days", "got True"),
+        (
+            "    grace_days: three\n",
+            "grace_days: three",
+            "payments.stripe.grace_days",
+            "from 0 to 90",
+        ),
+        ("    grace_days: -1\n", "grace_days: -1", "payments.stripe.grace_days", "from 0 to 90"),
+        ("    grace_days: 91\n", "grace_days: 91", "payments.stripe.grace_days", "from 0 to 90"),
+        ("    grace_days: true\n", "grace_days: true", "payments.stripe.grace_days", "got True"),
         (
             "    webhook_secret_env: 'whsec_123 abc'\n",
             "whsec",

@@ -44,7 +44,7 @@ class Ledger:
         self.client = client
         self.prefix = prefix
         self.remember = remember
-        self._script = client.register_script(BILLING_LUA)
+        self._script: Any = None  # registered on first use (any client serves the meter)
 
     async def account_of(self, customer: str) -> str | None:
         raw = await self.client.get(customer_key(self.prefix, customer, "account"))
@@ -89,6 +89,8 @@ class Ledger:
             entitlement_key(self.prefix, Reader("", account)),
         ]
         ttl = self.remember if remember is None else remember
+        if self._script is None:
+            self._script = self.client.register_script(BILLING_LUA)
         result, plan, until = await self._script(keys, [*args, ttl])
         name = plan.decode() if isinstance(plan, bytes) else str(plan)
         return Applied(
