@@ -106,6 +106,7 @@ async def test_a_refused_delivery_is_a_400_and_changes_nothing(site: Site, case:
     response = REFUSED[case](site, body)
     assert response.status_code == 400
     assert response.json()["result"] in ("bad_signature", "malformed")
+    assert response.json()["detail"]  # what was wrong, e.g. "Timestamp outside the tolerance zone"
     assert await site.status("acct-42") is Status.NONE and site.view("acct-42") == "subscribe"
     keys = [key async for key in site.redis.scan_iter(match=site.prefix + "*")]
     assert keys == []

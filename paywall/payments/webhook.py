@@ -61,7 +61,8 @@ class StripeWebhook:
         try:
             stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
         except stripe.SignatureVerificationError as exc:
-            return Outcome(400, "bad_signature", str(exc)[:200])
+            first_sentence = str(exc).split(". ")[0][:200]
+            return Outcome(400, "bad_signature", first_sentence)
         except (ValueError, UnicodeDecodeError):
             return Outcome(400, "malformed", "the body is not JSON")
         except Exception as exc:  # JSON, but not an event (an array, a string...)
