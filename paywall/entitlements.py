@@ -77,9 +77,16 @@ class Entitlements:
         await self.redis.set(self._key(account), f"{plan} {int(until.timestamp())}")
         if ref is None:
             return None
-        credited = self.read_ref(ref)
+        credited = await self.credit(ref, now=now)
         if credited is None:
             logger.warning("paywall: grant to an account with a ref we did not sign: not credited")
+        return credited
+
+    async def credit(self, ref: str, *, now: datetime | None = None) -> Ref | None:
+        """Count one conversion for the offer `ref` names, on `now`'s day (a billing event
+        grants access by itself and credits through this). None: not a ref we signed."""
+        credited = self.read_ref(ref)
+        if credited is None:
             return None
         day = (now or datetime.now(UTC)).astimezone(self.timezone).date()
         await record_conversion(

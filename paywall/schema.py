@@ -16,6 +16,8 @@ from .connection import scheme_problem
 from .crawlers import Crawler
 from .html import Selector
 from .names import Audience
+from .payments.schema import TOP_KEYS as PAYMENTS_KEYS
+from .payments.schema import payments_settings
 from .periods import PERIODS
 from .prompts import CLICK_URL, Prompts, load_prompts
 from .settings import (
@@ -140,6 +142,7 @@ class _Builder:
             on_store_error=self.choice(top, ("on_store_error",), ON_STORE_ERROR, "open"),
             prompts=prompts or Prompts({}, ""),
             analytics=analytics_settings(self, top),
+            payments=payments_settings(self, top),
         )
         self.source.problems.extend(prompt_problems)
         if self.source.problems or prompts is None:
@@ -410,6 +413,7 @@ _TOP_KEYS = {
     "register_url",
     "crawlers",
     *ANALYTICS_KEYS,
+    *PAYMENTS_KEYS,
 }
 
 

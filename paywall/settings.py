@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from .crawlers import Crawler
 from .html import Selector
 from .names import Audience
+from .payments.schema import Payments
 from .periods import PeriodName
 from .prompts import PromptContext, Prompts
 
@@ -115,6 +116,7 @@ class Config:
     on_store_error: OnStoreError
     prompts: Prompts = field(repr=False)
     analytics: Analytics = Analytics()
+    payments: Payments = field(default_factory=Payments)  # payments.stripe.*
 
     def limit_for(self, signed_in: bool) -> int:
         """Free articles per period: signed-in readers without a plan may get more."""

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..admin import AdminDashboard
 from ..config import LiveConfig
+from ..payments.routes import PaymentRoutes
 from ..settings import Config
 from .history import ConfigChange
 from .metrics import CONTENT_TYPE, PrometheusMetrics
@@ -40,6 +41,8 @@ class Endpoints:
         self.metrics: PrometheusMetrics | None = None
         self.live = live
         self.admin = AdminDashboard(client, prefix, recorder.clock)  # {prefix}/admin/
+        # {prefix}/webhooks/stripe, {prefix}/api/entitlements
+        self.payments = PaymentRoutes(client, prefix, recorder.clock, self.admin.tokens)
         live.listeners.append(self.config_changed)
         self.config_changed(live.started)
 
@@ -57,7 +60,7 @@ class Endpoints:
     def wants(self, config: Config, path: str) -> bool:
         """Whether `path` is one of ours under this config (cheap: checked per request)."""
         settings = config.analytics
-        if self.admin.wants(settings, path):
+        if self.admin.wants(settings, path) or self.payments.wants(config, path):
             return True
         if not settings.serves or not path.startswith(settings.prefix):
             return False
@@ -71,6 +74,8 @@ class Endpoints:
         rest = scope["path"][len(config.analytics.prefix) :]
         if self.admin.wants(config.analytics, scope["path"]):
             await self.admin.answer(config, scope, receive, send)
+        elif self.payments.wants(config, scope["path"]):
+            await self.payments.answer(config, scope, receive, send)
         elif scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
         elif rest == "/metrics":

@@ -1,9 +1,11 @@
-"""Demo sign-in: one account in each reader state, so every prompt can be seen."""
+"""Demo sign-in: one account in each reader state, so every prompt can be seen; each state is
+made by the billing events of its life (billing.py), and buyers of the demo checkout sign in
+too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from html import escape
 from urllib.parse import parse_qs
 
@@ -12,8 +14,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..entitlements import Entitlements
 from ..names import Plan
+from ..payments.ledger import Ledger
+from .billing import DAY, DemoStripe, customer_of, stamp
+from .checkout import BUYER_PREFIX
 from .site import page
 
 
@@ -44,15 +48,33 @@ DEMO_ACCOUNTS = (
 )
 
 
-async def seed(entitlements: Entitlements) -> None:
-    """Record each demo account's plan, relative to today."""
-    now = datetime.now(UTC)
+async def seed(stripe: DemoStripe, ledger: Ledger, now: datetime) -> None:
+    """Make each demo account's state, relative to `now`, with the billing events Stripe
+    would have sent over its life (the account's earlier billing state is dropped first)."""
     for account in DEMO_ACCOUNTS:
+        await ledger.forget(account.id)
         if account.plan is None:
-            await entitlements.revoke(account.id)
-        else:
-            until = now + timedelta(days=account.days_left)
-            await entitlements.grant(account.id, plan=account.plan, until=until)
+            continue
+        customer, sub = customer_of(account.id)
+        end = stamp(now) + account.days_left * DAY
+        trial = account.plan is Plan.TRIAL
+        start = min(stamp(now), end) - (14 if trial else 30) * DAY
+        sent = [await stripe.checkout(account.id, customer, sub, start, paid=not trial)]
+        status, period = ("trialing" if trial else "active"), (start, end)
+        with_trial = (start, end) if trial else None
+        sent.append(
+            await stripe.subscription(
+                "created", customer, sub, start, status, period, trial=with_trial
+            )
+        )
+        if account.days_left < 0:  # canceled when its trial or period ended
+            sent.append(
+                await stripe.subscription(
+                    "deleted", customer, sub, end, "canceled", period, trial=with_trial, ended=end
+                )
+            )
+        if any(code != 200 for code in sent):
+            raise RuntimeError(f"the demo's webhook refused {account.id}'s events: {sent}")
 
 
 class SessionAccounts(AuthenticationBackend):
@@ -60,7 +82,9 @@ class SessionAccounts(AuthenticationBackend):
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         account = conn.session.get("account")
-        if account not in {a.id for a in DEMO_ACCOUNTS}:
+        if not isinstance(account, str):
+            return None
+        if account not in {a.id for a in DEMO_ACCOUNTS} and not account.startswith(BUYER_PREFIX):
             return None
         return AuthCredentials(["authenticated"]), SimpleUser(account)
 

@@ -14,13 +14,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from ..config import load_config
 from ..connection import store_clients
-from ..entitlements import Entitlements
 from ..identity import secret_keys
 from ..middleware import PaywallMiddleware
-from . import accounts, traffic
+from ..payments.ledger import Ledger
+from . import accounts, checkout, traffic
+from .billing import DemoStripe, demo_secret
 from .site import build_site
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
@@ -33,12 +35,15 @@ def build_demo(
     simulate_days: int = 0,
     simulate_until: date | None = None,
     announce: Callable[[traffic.Simulated], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """The demo site behind the paywall (configured by `config`), demo accounts seeded.
 
     With `simulate_days`, start-up first drives that many days of simulated readers (the
     last one `simulate_until`, default today) through the paywall onto the same store, so
-    the dashboard has something to show; `announce` is told what was simulated."""
+    the dashboard has something to show; `announce` is told what was simulated. `clock`
+    (default: the real time) is the paywall's, the demo accounts' and the checkout's "now".
+    The demo's webhook secret comes from `payments.stripe.webhook_secret_env`, else is made."""
     settings = load_config(config)
     url, budget = settings.startup.store_url, settings.startup.store_timeout
     # The demo accounts' entitlements need a redis-py client. The embedded store is one
@@ -46,13 +51,15 @@ def build_demo(
     # paywall makes its own clients (the meter's RESP client among them).
     meter, client = (redis, redis) if redis is not None else store_clients(url, budget)
     shared = client if meter is client else None
-    entitlements = Entitlements(client, settings.startup.store_prefix)
+    ledger = Ledger(client, settings.startup.store_prefix)
+    now = clock or (lambda: datetime.now(UTC))
+    demo_secret(settings)  # the demo's stand-in Stripe signs with it, the paywall verifies
     signing_key = secret_keys(settings.startup.secret_env)[0]
     session_key = hashlib.sha256(b"paywall-demo-session:" + signing_key.encode()).hexdigest()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await accounts.seed(entitlements)
+        await accounts.seed(DemoStripe(app, settings), ledger, now())
         if simulate_days > 0 and settings.analytics.enabled:
             today = datetime.now(UTC).astimezone(settings.timezone).date()
             end = simulate_until or today
@@ -64,15 +71,24 @@ def build_demo(
     return Starlette(
         routes=[
             *accounts.routes(settings.publication),
+            *checkout.routes(settings, now),
             Mount("/", app=build_site(settings.publication)),
         ],
         middleware=[
             Middleware(SessionMiddleware, secret_key=session_key, https_only=False),
             Middleware(AuthenticationMiddleware, backend=accounts.SessionAccounts()),
-            Middleware(PaywallMiddleware, config=config, redis=shared),
+            Middleware(_paywall, config=config, redis=shared, clock=now),
         ],
         lifespan=lifespan,
     )
+
+
+def _paywall(
+    app: ASGIApp, config: str | Path, redis: Any, clock: Callable[[], datetime]
+) -> PaywallMiddleware:
+    paywall = PaywallMiddleware(app, config=config, redis=redis)
+    paywall.clock = clock
+    return paywall
 
 
 __all__ = ["DEMO_CONFIG", "build_demo"]

@@ -11,6 +11,7 @@ import json
 from datetime import date
 from html import escape
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -211,12 +212,23 @@ from $12 a month.</p><p><a class="button" href="/subscribe">See plans</a></p></s
     return page(publication, f"{publication}: news from the harbour city", main, home=True)
 
 
-def render_subscribe(publication: str, offer: str | None) -> HTMLResponse:
-    notice = f'<p class="notice">You chose offer {escape(offer)}.</p>' if offer else ""
+def render_subscribe(publication: str, offer: str | None, ref: str | None = None) -> HTMLResponse:
+    """The plans; each goes on to the demo checkout, carrying the offer's `paywall_ref`."""
+
+    def checkout(plan: str) -> str:
+        query = urlencode({"offer": plan, **({"paywall_ref": ref} if ref else {})})
+        return escape(f"/checkout?{query}")
+
+    notice = ""
+    if offer:
+        notice = (
+            f'<p class="notice">You chose offer {escape(offer)}. '
+            f'<a class="button" href="{checkout(offer)}">Continue to checkout</a></p>'
+        )
     cards = []
     for plan_id, name, price, blurb in PLANS:
         chosen = " chosen" if plan_id == offer else ""
-        link = f'<a class="button" href="/subscribe?offer={escape(plan_id)}">Choose</a>'
+        link = f'<a class="button" href="{checkout(plan_id)}">Choose</a>'
         cards.append(
             f'<div class="plan{chosen}"><h2>{escape(name)}</h2><p class="price">{escape(price)}</p>'
             f"<p>{escape(blurb)}</p><p>{link}</p></div>"
@@ -253,7 +265,8 @@ def build_site(publication: str = "The Harbour Ledger") -> Starlette:
         return render_home(publication)
 
     async def subscribe(request: Request) -> Response:
-        return render_subscribe(publication, request.query_params.get("offer"))
+        params = request.query_params
+        return render_subscribe(publication, params.get("offer"), params.get("paywall_ref"))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return render_not_found(publication)
