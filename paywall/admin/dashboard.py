@@ -53,7 +53,7 @@ logger = logging.getLogger("paywall")
 
 DEFAULT_DAYS = 30
 HISTORY_SHOWN = 200
-_PAGES = {section.slug: section for section in pages.PAGES}
+_PAGES: dict[str, pages.Section] = {section.slug: section for section in pages.PAGES}
 _HTML = b"text/html; charset=utf-8"
 
 

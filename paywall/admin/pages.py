@@ -30,7 +30,7 @@ class Section:
     name: str
 
 
-PAGES = (
+PAGES: tuple[Section, ...] = (
     Section("", "Funnel"),
     Section("sections", "Sections & prompts"),
     Section("offers", "Offers"),
