@@ -18,7 +18,9 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "${wheel}[test]"
 
 cp -r "$work/src" "$work/run"
-rm -rf "$work/run/paywall"  # the tests' `import paywall` must find the installed build
+# The tests' `import paywall` must find the installed build: without its .py files the
+# folder left here (data files some tests read) is no package and does not shadow it.
+find "$work/run/paywall" -name '*.py' -delete
 cd "$work/run"
 "$work/venv/bin/python" - <<'PY'
 import paywall.middleware, paywall.store
