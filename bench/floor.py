@@ -3,6 +3,7 @@
     python -m bench.floor                # uvloop + httptools (uvicorn's defaults when installed)
     python -m bench.floor --plain        # asyncio + h11
     python -m bench.floor --faults-only  # only the quick fault checks of each client
+    python -m bench.floor --in-process-only  # only each client's CPU per call, no HTTP
 
 The bench site of bench/app.py (a ~20 KB Starlette article page) is served by real uvicorn,
 one worker per variant: bare; Starlette's SessionMiddleware (no I/O, the calibration); and a
@@ -11,7 +12,8 @@ real paywall/lua/meter.lua once per article view with the product's keys and arg
 a header, passes the page on untouched) once per Redis client:
 
 - redis-py asyncio (with hiredis when installed), through its `Script` object;
-- coredis, through its `Script` object (`register_script`);
+- coredis, through its `Script` object (`register_script`), by default and with its
+  documented `Config.optimized` (most runtime validation off);
 - valkey-glide, through `Script` and `invoke_script` (its documented script API: EVALSHA,
   loading the script on NOSCRIPT);
 - `RawResp`, defined below: a raw pipelined RESP protocol, the measuring stick.
@@ -19,9 +21,13 @@ a header, passes the page on untouched) once per Redis client:
 wrk loads bare and each candidate in turn, A B A B, with new readers on random articles; the
 report gives per candidate the median throughput ratio to bare and the median app CPU added
 per view (the worker's utime+stime over a run divided by its requests, candidate minus bare).
-The machine is shared, so throughput is noisy: CPU per view is the robust figure. A run
-during which processes other than ours took more than `--disturbed` of a core is discarded
-and measured again (bounded). Candidates whose package is missing are skipped, saying why.
+The machine is shared, so throughput is noisy: CPU per view is the robust figure. Each pair
+waits (a bounded time) for the machine to be quiet; a pair during which processes other than
+ours took more than `--disturbed` of a core is discarded and measured again, `--retries`
+times at most, after which it is kept and counted as disturbed; the report shows the median
+other load. Then, in process and without HTTP, each client's own CPU per meter call at the
+same concurrency; then quick fault checks (SCRIPT FLUSH, a killed and a restarted Redis).
+Candidates whose package is missing are skipped, saying why.
 Redis is a private redis-server on a free port; loopback only; every process started here
 is stopped at the end.
 """
@@ -116,14 +122,23 @@ class RedisPy(Backend):
 
 class Coredis(Backend):
     """coredis (RESP3 only since 6.0; the client must be entered as a context manager), its
-    `Script` (EVALSHA, SCRIPT LOAD on NOSCRIPT); the budget is its stream timeout."""
+    `Script` (EVALSHA, SCRIPT LOAD on NOSCRIPT); the budget is its stream timeout.
+    `optimized` is its documented switch that turns most runtime validation off; some of
+    it is decided as coredis is imported, hence the environment variable."""
 
     name = "coredis"
 
+    def __init__(self, timeout: float = TIMEOUT, optimized: bool = False) -> None:
+        super().__init__(timeout)
+        self.optimized = optimized
+
     @asynccontextmanager
     async def running(self, url: str) -> AsyncIterator[None]:
+        if self.optimized:
+            os.environ["COREDIS_OPTIMIZED"] = "true"
         import coredis
 
+        assert coredis.Config.optimized == self.optimized, "set before coredis was imported"
         client = coredis.Redis.from_url(
             url, stream_timeout=self.timeout, connect_timeout=self.timeout
         )
@@ -144,8 +159,17 @@ class Glide(Backend):
 
     @asynccontextmanager
     async def running(self, url: str) -> AsyncIterator[None]:
-        from glide import GlideClient, GlideClientConfiguration, NodeAddress, Script
+        from glide import (
+            GlideClient,
+            GlideClientConfiguration,
+            Logger,
+            LogLevel,
+            NodeAddress,
+            Script,
+        )
 
+        # Its core logs each slow or timed-out request to stdout at WARN; keep the report clean.
+        Logger.set_logger_config(LogLevel.ERROR)
         parts = urlsplit(url)
         config = GlideClientConfiguration(
             [NodeAddress(parts.hostname or "127.0.0.1", parts.port or 6379)],
@@ -281,6 +305,7 @@ class Raw(Backend):
 BACKENDS: dict[str, type[Backend]] = {
     backend.name: backend for backend in (RedisPy, Coredis, Glide, Raw)
 }
+NEEDS = {Coredis.name: "coredis", Glide.name: "glide", Raw.name: "hiredis", RedisPy.name: "redis"}
 
 
 # --- the minimal middleware ------------------------------------------------------------------
@@ -362,6 +387,10 @@ def coredis_site() -> ASGIApp:
     return _site(Coredis())
 
 
+def coredis_optimized_site() -> ASGIApp:
+    return _site(Coredis(optimized=True))
+
+
 def glide_site() -> ASGIApp:
     return _site(Glide())
 
@@ -392,6 +421,11 @@ def candidates() -> list[Candidate]:
         ),
         Candidate(
             f"minimal + coredis {_version('coredis')}", "bench.floor:coredis_site", ("coredis",)
+        ),
+        Candidate(
+            f"minimal + coredis {_version('coredis')}, Config.optimized",
+            "bench.floor:coredis_optimized_site",
+            ("coredis",),
         ),
         Candidate(
             f"minimal + valkey-glide {_version('valkey-glide')} (invoke_script)",
@@ -458,6 +492,7 @@ class Tally:
     tried: list[Measured] = field(default_factory=list)
     evalsha_per_view: list[float] = field(default_factory=list)
     keys_per_view: list[float] = field(default_factory=list)  # meter keys written
+    other_load: list[float] = field(default_factory=list)  # cores other processes took
     discarded: int = 0
     kept_disturbed: int = 0
 
@@ -564,6 +599,13 @@ def run_pair(
             server.tally.tried.append(b)
             server.tally.evalsha_per_view.append(calls / max(b.load.requests, 1))
             server.tally.keys_per_view.append(keys / max(b.load.requests, 1))
+            server.tally.other_load.append(disturbed)
+            print(
+                f"  {server.candidate.label}: {b.load.rps / a.load.rps:.2f} of bare,"
+                f" {b.cpu_us - a.cpu_us:+.0f} µs per view (other load {disturbed:.2f} cores)",
+                file=sys.stderr,
+                flush=True,
+            )
             return
         server.tally.discarded += 1
         print(
@@ -596,9 +638,9 @@ def report(servers: list[Server], args: argparse.Namespace) -> None:
     print(
         "| candidate | throughput / bare | app CPU added per view | minus the raw floor |"
         " bare req/s | candidate req/s | EVALSHA per view | meter keys per view | errors |"
-        " pairs kept (discarded) |"
+        " pairs kept (discarded) | other load |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for server in servers:
         tally = server.tally
         ratio = statistics.median(
@@ -606,9 +648,7 @@ def report(servers: list[Server], args: argparse.Namespace) -> None:
         )
         cpu = added(server)
         versus = f"{cpu - floor:+.0f} µs" if floor is not None and server.candidate.metered else ""
-        note = f" ({tally.discarded})" + (
-            f", {tally.kept_disturbed} disturbed" if tally.kept_disturbed else ""
-        )
+        note = f" ({tally.discarded} re-measured, {tally.kept_disturbed} kept disturbed)"
         print(
             f"| {server.candidate.label} | {ratio:.2f} | {cpu:+.0f} µs | {versus} |"
             f" {statistics.median(a.load.rps for a in tally.bare):.0f} |"
@@ -616,14 +656,16 @@ def report(servers: list[Server], args: argparse.Namespace) -> None:
             f" {statistics.median(tally.evalsha_per_view):.2f} |"
             f" {statistics.median(tally.keys_per_view):.2f} |"
             f" {sum(b.load.errors for b in tally.tried)} | {len(tally.tried)}{note} |"
+            f" {statistics.median(tally.other_load):.2f} cores |"
         )
     print()
     print(
         "Medians over the kept pairs. App CPU: the uvicorn worker's utime+stime (all its"
         " threads) over a run divided by its requests, candidate minus the bare run of its"
         f" pair. A pair is measured again when other processes took > {args.disturbed:.2f}"
-        " of a core during it; the machine (2 cores) is shared, so the throughput ratio is"
-        " noisy and CPU per view is the robust figure.",
+        f" of a core during it ({args.retries} time(s) at most, then kept as disturbed);"
+        " 'other load' is the median of that over the kept pairs. The machine (2 cores) is"
+        " shared, so the throughput ratio is noisy and CPU per view is the robust figure.",
         flush=True,
     )
 
@@ -728,8 +770,7 @@ def faults() -> None:
     print(f"## Fault checks (budget {TIMEOUT * 1000:.0f} ms, each call bounded at 5 s)")
     for backend_class in BACKENDS.values():
         backend = backend_class()
-        needs = {"coredis": "coredis", "valkey-glide": "glide", "raw RESP": "hiredis"}
-        module = needs.get(backend.name, "redis")
+        module = NEEDS.get(backend.name, "redis")
         if importlib.util.find_spec(module) is None:
             print(f"- {backend.name}: skipped, {module} is not installed")
             continue
@@ -741,9 +782,69 @@ def faults() -> None:
         print(f"- {backend.name}: " + "; ".join(found), flush=True)
 
 
+# --- in process: the client alone, no HTTP ----------------------------------------------------
+
+
+async def per_call(backend: Backend, url: str, callers: int, seconds: float) -> tuple[float, int]:
+    """(CPU µs of this process, all its threads, per meter call; calls made) with `callers`
+    concurrent tasks calling meter.lua for new readers during `seconds`."""
+    now = int(time.time())
+    async with backend.running(url):
+        for n in range(200):  # warm up: connections, pools
+            await backend.meter(f"{PREFIX}{{r:warm{n}}}:m:x", ("m", n, LIMIT, 3600, now, "0"))
+        count = 0
+        stop = time.monotonic() + seconds
+
+        async def caller(n: int) -> None:
+            nonlocal count
+            while time.monotonic() < stop:
+                key = f"{PREFIX}{{r:{n}-{count}}}:m:x"
+                await backend.meter(key, ("m", count, LIMIT, 3600, now, "0"))
+                count += 1
+
+        started = time.process_time()
+        await asyncio.gather(*(caller(n) for n in range(callers)))
+        spent = time.process_time() - started
+    return spent / max(count, 1) * 1e6, count
+
+
+def in_process(args: argparse.Namespace) -> None:
+    loop_factory = None
+    if not args.plain and importlib.util.find_spec("uvloop"):
+        loop_factory = importlib.import_module("uvloop").new_event_loop
+    print()
+    print(
+        f"## In process: CPU per meter call, {args.connections} concurrent callers,"
+        f" {'uvloop' if loop_factory else 'asyncio'}, median of 3 runs of 2 s per client"
+    )
+    print()
+    print("| client | CPU per call (this process, all threads) | calls/s | minus raw |")
+    print("| --- | --- | --- | --- |")
+    results: dict[str, list[tuple[float, int]]] = {}
+    with redis_server() as url:
+        client = redis.Redis.from_url(url)
+        for _ in range(3):
+            for name, backend_class in BACKENDS.items():
+                if importlib.util.find_spec(NEEDS.get(name, "redis")) is None:
+                    continue
+                client.flushall()
+                with asyncio.Runner(loop_factory=loop_factory) as runner:
+                    measured_call = runner.run(per_call(backend_class(), url, args.connections, 2))
+                results.setdefault(name, []).append(measured_call)
+    medians = {name: statistics.median(cpu for cpu, _ in runs) for name, runs in results.items()}
+    for name, runs in results.items():
+        floor = medians.get(Raw.name)
+        versus = f"{medians[name] - floor:+.0f} µs" if floor is not None else ""
+        rate = statistics.median(count for _, count in runs) / 2
+        print(f"| {name} | {medians[name]:.0f} µs | {rate:.0f} | {versus} |", flush=True)
+    for name in BACKENDS:
+        if name not in results:
+            print(f"skipped: {name}: {NEEDS.get(name, 'redis')} is not installed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each load run")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load run")
     parser.add_argument("--pairs", type=int, default=5, help="A B pairs per candidate")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
@@ -752,23 +853,28 @@ def main() -> int:
         default=0.25,
         help="cores of other processes' CPU during a run above which its pair is measured again",
     )
-    parser.add_argument("--retries", type=int, default=2, help="re-measurements of a pair")
+    parser.add_argument("--retries", type=int, default=1, help="re-measurements of a pair")
     parser.add_argument(
-        "--wait", type=float, default=20.0, help="seconds to wait for a quiet machine per pair"
+        "--wait", type=float, default=10.0, help="seconds to wait for a quiet machine per run"
     )
     parser.add_argument("--plain", action="store_true", help="asyncio + h11 instead of uvloop")
     parser.add_argument("--quick", action="store_true", help="2 s runs, 1 pair: a smoke test")
     parser.add_argument("--faults-only", action="store_true")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--in-process-only", action="store_true", help="only the clients' CPU per call, no HTTP"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.pairs = 2.0, 1
     if not shutil.which("redis-server") or not shutil.which("wrk"):
         print("bench.floor needs redis-server and wrk", file=sys.stderr)
         return 1
-    if not args.faults_only:
+    if not (args.faults_only or args.in_process_only):
         measure(args)
-    if not args.no_faults:
+    if not args.faults_only:
+        in_process(args)
+    if not (args.no_faults or args.in_process_only):
         faults()
     return 0
 
