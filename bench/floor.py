@@ -11,7 +11,8 @@ minimal metering middleware (`MinimalMeter`: reads a reader cookie or mints an i
 real paywall/lua/meter.lua once per article view with the product's keys and arguments, adds
 a header, passes the page on untouched) once per Redis client:
 
-- redis-py asyncio (with hiredis when installed), through its `Script` object;
+- redis-py asyncio (with hiredis when installed), through its `Script` object; and as the
+  product drives it today, through `paywall.batch.ScriptBatcher` (pipelined);
 - coredis, through its `Script` object (`register_script`), by default and with its
   documented `Config.optimized` (most runtime validation off);
 - valkey-glide, through `Script` and `invoke_script` (its documented script API: EVALSHA,
@@ -118,6 +119,30 @@ class RedisPy(Backend):
 
     async def meter(self, key: str, args: MeterArgs) -> Any:
         return await self._script(keys=[key], args=args)
+
+
+class RedisPyBatched(Backend):
+    """redis-py asyncio as the product drives it today: `paywall.batch.ScriptBatcher`, the
+    calls of concurrent views pipelined per round trip, each round trip under a budget."""
+
+    name = "redis-py, batched"
+
+    @asynccontextmanager
+    async def running(self, url: str) -> AsyncIterator[None]:
+        import redis.asyncio as aioredis
+
+        from paywall.batch import ScriptBatcher
+
+        client = aioredis.Redis.from_url(url)
+        await client.script_load(METER_LUA)
+        self._batcher = ScriptBatcher(client, METER_LUA, self.timeout)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    async def meter(self, key: str, args: MeterArgs) -> Any:
+        return await self._batcher([key], args)
 
 
 class Coredis(Backend):
@@ -303,9 +328,9 @@ class Raw(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (RedisPy, Coredis, Glide, Raw)
+    backend.name: backend for backend in (RedisPy, RedisPyBatched, Coredis, Glide, Raw)
 }
-NEEDS = {Coredis.name: "coredis", Glide.name: "glide", Raw.name: "hiredis", RedisPy.name: "redis"}
+NEEDS = {Coredis.name: "coredis", Glide.name: "glide", Raw.name: "hiredis"}  # else redis
 
 
 # --- the minimal middleware ------------------------------------------------------------------
@@ -383,6 +408,10 @@ def redis_py() -> ASGIApp:
     return _site(RedisPy())
 
 
+def redis_py_batched() -> ASGIApp:
+    return _site(RedisPyBatched())
+
+
 def coredis_site() -> ASGIApp:
     return _site(Coredis())
 
@@ -417,6 +446,11 @@ def candidates() -> list[Candidate]:
         Candidate(
             f"minimal + redis-py {_version('redis')} asyncio ({hiredis})",
             "bench.floor:redis_py",
+            ("redis",),
+        ),
+        Candidate(
+            f"minimal + redis-py {_version('redis')} batched (paywall.batch, today's path)",
+            "bench.floor:redis_py_batched",
             ("redis",),
         ),
         Candidate(
