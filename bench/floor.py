@@ -576,6 +576,8 @@ def measure(args: argparse.Namespace) -> None:
         bare, bare_pid = stack.enter_context(uvicorn("bare", env, args.plain))
         servers: list[Server] = []
         for candidate in candidates():
+            if args.only and not any(name in candidate.target for name in args.only.split(",")):
+                continue
             reason = missing(candidate)
             if reason is None:
                 try:
@@ -893,6 +895,11 @@ def main() -> int:
     )
     parser.add_argument("--plain", action="store_true", help="asyncio + h11 instead of uvloop")
     parser.add_argument("--quick", action="store_true", help="2 s runs, 1 pair: a smoke test")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated parts of factory names to measure (e.g. raw_site,redis_py_batched)",
+    )
     parser.add_argument("--faults-only", action="store_true")
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument(
