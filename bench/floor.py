@@ -559,9 +559,17 @@ class Server:
     tally: Tally = field(default_factory=Tally)
 
 
+def server_mode(plain: bool) -> str:
+    """What uvicorn runs on: its defaults pick uvloop and httptools when they are installed."""
+    if plain:
+        return "asyncio + h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio (no uvloop)"
+    return f"{loop} + {'httptools' if importlib.util.find_spec('httptools') else 'h11'}"
+
+
 def measure(args: argparse.Namespace) -> None:
     scenario = Scenario("new readers, random articles", "/articles/{n}", {})
-    mode = "asyncio + h11" if args.plain else "uvloop + httptools"
+    mode = server_mode(args.plain)
     print(
         f"# bench.floor: uvicorn 1 worker, {mode}; wrk, {args.connections} connections,"
         f" {args.seconds:.0f} s runs, {args.pairs} A/B pairs per candidate; {scenario.name};"
