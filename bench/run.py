@@ -103,12 +103,13 @@ def redis_server() -> Iterator[str]:
 def uvicorn(
     factory: str, env: dict[str, str], plain: bool, cwd: Path = ROOT
 ) -> Iterator[tuple[str, int]]:
+    """`factory` names a function of bench.app, or is a full "module:function" target."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        f"bench.app:{factory}",
+        factory if ":" in factory else f"bench.app:{factory}",
         "--factory",
         "--port",
         str(port),
