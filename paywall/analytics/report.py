@@ -152,8 +152,10 @@ class Report:
         return next((o for o in self.offers if o.offer == offer_id), OfferStats(offer_id))
 
     def to_json(self) -> dict[str, Any]:
-        """The shape `paywall report --format json` prints (contract section 8)."""
-        return {
+        """The shape `paywall report --format json` prints (contract section 8), plus
+        `experiment_checks` (each experiment's days, control, sample-ratio check) when the
+        config has experiments."""
+        found = {
             "days": [
                 {
                     "date": day.day.isoformat(),
@@ -177,8 +179,10 @@ class Report:
             "experiments": {
                 e.id: {arm.name: arm.to_json() for arm in e.arms} for e in self.experiments
             },
-            "experiment_checks": {e.id: e.checks() for e in self.experiments},
         }
+        if self.experiments:
+            found["experiment_checks"] = {e.id: e.checks() for e in self.experiments}
+        return found
 
 
 class _Tally:
