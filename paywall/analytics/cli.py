@@ -69,7 +69,7 @@ async def report_command(parser: argparse.ArgumentParser, args: argparse.Namespa
             return 1
     end = _day(parser, "--to", args.end) or (experiment.last_day(today) if experiment else today)
     start = _day(parser, "--from", args.start) or (
-        experiment.starts if experiment else end - timedelta(days=DEFAULT_DAYS - 1)
+        min(experiment.starts, end) if experiment else end - timedelta(days=DEFAULT_DAYS - 1)
     )
     if end < start:
         parser.error(f"--to {end} is before --from {start}")

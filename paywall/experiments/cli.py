@@ -12,6 +12,11 @@ from ..yamlsource import ConfigError
 from .protect import changed_while_running
 
 
+def now() -> datetime:
+    """The time "today" is taken from (tests fix it)."""
+    return datetime.now(UTC)
+
+
 def add_arm_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     arm = commands.add_parser("arm", help="print the arm of an experiment a reader is in")
     arm.add_argument("experiment", metavar="EXPERIMENT_ID")
@@ -53,7 +58,7 @@ def arm_command(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 1
     print(experiment.arm_of(unit).name)
-    today = datetime.now(UTC).astimezone(config.timezone).date()
+    today = now().astimezone(config.timezone).date()
     if not experiment.in_force(today):
         print(f"paywall arm: {experiment.id} is not in force on {today}", file=sys.stderr)
     return 0
@@ -69,5 +74,5 @@ def check_against(path: Path, before: Path) -> list[str]:
     except ConfigError as exc:
         return [f"{before}: the config to compare with does not load:", *exc.problems]
     new = load_config(path)
-    today = datetime.now(UTC).astimezone(new.timezone).date()
+    today = now().astimezone(new.timezone).date()
     return changed_while_running(old.experiments, new.experiments, today, path)

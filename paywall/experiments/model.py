@@ -98,7 +98,11 @@ class Experiment:
     @cached_property
     def fingerprint(self) -> str:
         """What may not change once it has started: the arms, their weights and overrides."""
-        arms = [[arm.name, arm.weight, arm.fingerprint] for arm in self.arms]
+        arms = [
+            [arm.name, arm.weight, arm.limit, arm.registered_limit, arm.offers,
+             arm.teaser_paragraphs, arm.fingerprint]
+            for arm in self.arms
+        ]  # fmt: skip
         return hashlib.sha256(json.dumps(arms).encode()).hexdigest()[:16]
 
     @cached_property
