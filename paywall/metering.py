@@ -154,7 +154,11 @@ async def _meter(
         # The store logs each outage once; a line per request would flood the log.
         logger.debug("paywall: store unavailable (%s); on_store_error", exc)
         return _without_store(exc, config, identified, last, period, now, access)
-    variant, exposed, seen = _exposure(config, arms, verdict, signed_in, last)
+    variant: Variant | None = None
+    exposed: tuple[tuple[str, str], ...] = ()
+    seen: str | None = None
+    if arms is not None:
+        variant, exposed, seen = _exposure(config, arms, verdict, signed_in, last)
     summary = summarise(verdict, identified.reader, period, limit, last, seen)
     if summary != last or not signed_now:
         identified = identified.with_summary(summaries.header(summary))
@@ -185,14 +189,16 @@ def _without_store(
 
 
 def _exposure(
-    config: Config, arms: Variant | None, verdict: Verdict, signed_in: bool, last: Summary | None
+    config: Config, arms: Variant, verdict: Verdict, signed_in: bool, last: Summary | None
 ) -> tuple[Variant | None, tuple[tuple[str, str], ...], str | None]:
     """The view's arms once the meter answered (none for an entitled reader, whom nothing
     of an experiment reaches; signed-in audiences told apart), those this browser's summary
     has not yet marked as counted (its exposures: docs/analytics.md), and the marks."""
-    if arms is None or verdict.outcome is Outcome.ENTITLED:
+    if verdict.outcome is Outcome.ENTITLED:
         return None, (), None
-    variant = config.experiments.narrow(arms, Audience.of(signed_in, verdict.status))
+    variant: Variant | None = arms  # anonymous: the arms were chosen for that audience
+    if signed_in:
+        variant = config.experiments.narrow(arms, Audience.of(signed_in, verdict.status))
     if variant is None:
         return None, (), None
     seen = last.seen if last is not None else ""

@@ -76,8 +76,11 @@ class Summary:
 
 
 def was_seen(seen: str, token: str) -> bool:
-    """Whether `token` is one of the tokens in `seen`."""
-    return any(seen.startswith(token, n) for n in range(0, len(seen), TOKEN_CHARS))
+    """Whether `token` is one of the tokens in `seen` (a match across two is none)."""
+    found = seen.find(token)
+    while found > 0 and found % TOKEN_CHARS:
+        found = seen.find(token, found + 1)
+    return found >= 0
 
 
 def mark_seen(seen: str, tokens: Iterable[str]) -> str:

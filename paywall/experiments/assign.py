@@ -138,20 +138,19 @@ class Experiments:
         live = self._live[signed_in]
         if not live:
             return None
-        key: list[int] = []
+        key: tuple[int, ...] = ()
         named: str | None = None
         for index, experiment in live:
             if experiment.sections is not None:
                 named = self._section(path, access) if named is None else named
                 if named not in experiment.sections:
                     continue
-            key.append(index)
-            key.append(experiment.arm_index(unit))
+            key += (index, experiment.arm_index(unit))
         if not key:
             return None
-        found = self._variants.get(tuple(key))
+        found = self._variants.get(key)
         if found is None:
-            found = self._variants[tuple(key)] = self._build(key)
+            found = self._variants[key] = self._build(key)
         return found
 
     def _section(self, path: str, access: str) -> str:
@@ -168,7 +167,7 @@ class Experiments:
     def assigning(self, day: date) -> tuple[Experiment, ...]:
         return tuple(e for e in self.all if e.assigning(day))
 
-    def _build(self, key: list[int]) -> Variant:
+    def _build(self, key: tuple[int, ...]) -> Variant:
         parts = []
         for n in range(0, len(key), 2):
             experiment = self.all[key[n]]

@@ -81,6 +81,11 @@ class Experiment:
         return hashlib.blake2b(self.id.encode(), digest_size=32, person=b"paywall-exp").digest()
 
     @cached_property
+    def _keyed(self) -> Any:
+        """The keyed hash before any reader: copied per view (cheaper than keying anew)."""
+        return hashlib.blake2b(digest_size=8, key=self.key)
+
+    @cached_property
     def bounds(self) -> tuple[int, ...]:
         """Each arm's upper bound among the cumulative weights."""
         total, bounds = 0, []
@@ -118,9 +123,9 @@ class Experiment:
         if self.winner is not None:
             return next(n for n, arm in enumerate(self.arms) if arm.name == self.winner)
         bounds = self.bounds
-        value = hashlib.blake2b(unit.encode("utf-8", "surrogateescape"), digest_size=8,
-                                key=self.key).digest()  # fmt: skip
-        point = (int.from_bytes(value, "big") * bounds[-1]) >> 64  # uniform in [0, total)
+        keyed = self._keyed.copy()
+        keyed.update(unit.encode("utf-8", "surrogateescape"))
+        point = (int.from_bytes(keyed.digest(), "big") * bounds[-1]) >> 64  # in [0, total)
         return bisect.bisect_right(bounds, point)
 
     def arm_of(self, unit: str) -> Arm:
