@@ -60,3 +60,12 @@ def test_a_broken_split_is_shown_as_a_warning() -> None:
 
 def test_no_experiment_started_says_so() -> None:
     assert "No experiment in the config has started yet" in experiments_page([]).main
+
+
+def test_the_chart_may_start_later_and_still_counts_from_the_first_day() -> None:
+    [result] = experiment_results(COUNTERS, date(2027, 1, 3), [LIMIT])
+    spec = conversion_chart(result, date(2027, 1, 2))
+    assert spec["labels"] == ["Jan 2", "Jan 3"]
+    assert spec["series"][0]["values"] == [5.0, 2.0]  # Jan 1's readers are still in
+    assert conversion_chart(result, date(2026, 12, 1))["labels"][0] == "Jan 1"
+    assert conversion_chart(result, date(2027, 3, 1))["labels"] == ["Jan 3"]  # never empty

@@ -284,14 +284,15 @@ class AdminDashboard:
             "store": lambda: _with_report(reader, start, end, pages.store_page),
             "meter": lambda: self._meter(config, end),
             "config": lambda: self._config(config, start, end),
-            "experiments": lambda: self._experiments(config, end),
+            "experiments": lambda: self._experiments(config, start, end),
         }
         return await builders[slug]()
 
-    async def _experiments(self, config: Config, day: date) -> pages.Page:
-        """Each experiment of the config as of `day`, from its own first day."""
-        report = await self.reader.report(day, day, config)
-        return experiments_page(report.experiments)
+    async def _experiments(self, config: Config, start: date, end: date) -> pages.Page:
+        """Each experiment of the config as of `end`, counted from its own first day, drawn
+        from `start` (or that first day, if later)."""
+        report = await self.reader.report(end, end, config)
+        return experiments_page(report.experiments, start)
 
     async def _meter(self, config: Config, day: date) -> pages.Page:
         usages = [
@@ -341,7 +342,7 @@ def range_form(action: str, start: date, end: date, slug: str) -> str:
     """The date range picker (a plain GET form) with shortcuts."""
     what = {
         "meter": f"Meter usage in the period holding {end}",
-        "experiments": f"Each experiment from its first day to {end}",
+        "experiments": f"Each experiment counted from its first day to {end}; drawn from {start}",
     }.get(slug, f"Showing {start} to {end}")
     links = []
     for n in (7, 30, 90):

@@ -6,6 +6,7 @@ sample-ratio warning when the split is off its weights."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from html import escape
 
 from ..analytics.experiments import ArmResult, ExperimentResult
@@ -14,11 +15,18 @@ from .charts import PALETTE, Chart, chart, day_label, percent
 from .pages import Page, figures, number, table
 
 
-def conversion_chart(result: ExperimentResult) -> Chart:
-    """Cumulative conversions per exposed reader, by day, per arm; its Wilson band."""
+_ARM_COLOURS = (0, 3, 2, 5, 4, 1, 6)  # palette entries far apart first: arms side by side
+
+
+def conversion_chart(result: ExperimentResult, first: date | None = None) -> Chart:
+    """Cumulative conversions per exposed reader, by day, per arm; its Wilson band. Drawn
+    from `first` (the page's range) when later than the experiment's first day: each day's
+    value still counts from that first day."""
+    skip = max((first - result.start).days, 0) if first is not None else 0
+    skip = min(skip, max(len(result.days) - 1, 0))
     series = []
     for n, arm in enumerate(result.arms):
-        points = result.cumulative.get(arm.name, ())
+        points = result.cumulative.get(arm.name, ())[skip:]
         rates: list[float | None] = []
         lows: list[float | None] = []
         highs: list[float | None] = []
@@ -36,24 +44,25 @@ def conversion_chart(result: ExperimentResult) -> Chart:
             {
                 "label": arm.name,
                 "values": rates,
-                "color": PALETTE[n % len(PALETTE)],
+                "color": PALETTE[_ARM_COLOURS[n % len(_ARM_COLOURS)]],
                 "band": {"low": lows, "high": highs},
             }
         )
     return chart(
         f"experiment-{result.id}",
         f"{result.id}: conversion rate per exposed reader, cumulative (band: 95 % interval)",
-        [day_label(day) for day in result.days],
+        [day_label(day) for day in result.days[skip:]],
         series,
         unit="%",
     )
 
 
-def experiments_page(results: Sequence[ExperimentResult]) -> Page:
+def experiments_page(results: Sequence[ExperimentResult], first: date | None = None) -> Page:
+    """Each experiment's chart (drawn from `first`, the range's start, if later) and table."""
     specs: list[Chart] = []
     parts = []
     for result in results:
-        spec = conversion_chart(result)
+        spec = conversion_chart(result, first)
         specs.append(spec)
         parts.append(_experiment(result, spec))
     if not parts:
@@ -65,7 +74,8 @@ def _experiment(result: ExperimentResult, spec: Chart) -> str:
     lede = (
         f"<p class='lede'>{result.start} to {result.end}; control: {escape(result.control)}."
         " Readers are browsers counted the first time they met the arm; the rate is"
-        " conversions per exposed reader.</p>"
+        " conversions per exposed reader, counted from the first day (the chart may start"
+        " later: the range's).</p>"
     )
     warning = ""
     if result.mismatch:

@@ -102,7 +102,8 @@ def _experiment_table(result: ExperimentResult) -> str:
         for arm in result.arms
     ]  # fmt: skip
     head = ["arm", "weight", "readers", "views", "walls", "clicks", "conversions",
-            "rate [95% CI]", "vs control [95% CI]", "p", "revenue/1000 views", "verdict"]  # fmt: skip
+            "rate [95% CI]", "vs control [95% CI]", "p", "revenue/1000 views",
+            "verdict"]  # fmt: skip
     return "\n".join(lines) + "\n" + _grid(head, rows)
 
 

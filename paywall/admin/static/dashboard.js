@@ -209,6 +209,13 @@
     });
   }
 
+  function hideBandLegends(chart, spec) {
+    var rows = chart.root.querySelectorAll(".u-legend .u-series");
+    for (var i = spec.series.length + 1; i < rows.length; i++) {
+      rows[i].classList.add("paywall-band");
+    }
+  }
+
   function bandData(spec) {
     var found = [];
     banded(spec).forEach(function (s) {
@@ -241,6 +248,7 @@
         }
       });
     });
+    hideBandLegends(chart, spec);
     figure.dataset.points = String(points);
     figure.dataset.drawn = "true";
     if (typeof ResizeObserver !== "undefined") {
@@ -254,6 +262,7 @@
           slant = !slant;
           chart.destroy();
           chart = new uPlot(options(spec, now), data, plot);
+          hideBandLegends(chart, spec);
         } else {
           chart.setSize({ width: now, height: chartHeight() });
         }
