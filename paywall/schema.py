@@ -107,7 +107,7 @@ class _Builder:
         limit = self.integer(meter, ("meter", "limit"), 10)
         rules = self.rules(content.get("rules", []))
         sections = frozenset({DEFAULT_SECTION, *(rule.section for rule in rules)})
-        tested = experiments(self, top.get("experiments"), offers, sections)
+        tested = experiments(self, top.get("experiments", []), offers, sections)
         config = Config(
             path=self.source.path,
             publication=self.text(top, ("publication",), None),

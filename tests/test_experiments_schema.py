@@ -254,3 +254,8 @@ def test_variants_may_sit_in_the_templates_folder(config_file: WriteConfig, vari
     text = with_sections(CONFIG) + "templates: variants\n" + GOOD
     config = load_config(config_file(text))  # subscribe.urgent.html is no stray
     assert config.experiments.all[1].arms[1].templates
+
+
+def test_an_empty_list_key_is_an_error_as_for_offers(config_file: WriteConfig) -> None:
+    problems = problems_of(config_file, "experiments:\n")
+    assert any("experiments: expected a list of experiments" in p for p in problems)

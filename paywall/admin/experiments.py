@@ -14,7 +14,6 @@ from ..experiments.stats import wilson
 from .charts import PALETTE, Chart, chart, day_label, percent
 from .pages import Page, figures, number, table
 
-
 _ARM_COLOURS = (0, 3, 2, 5, 4, 1, 6)  # palette entries far apart first: arms side by side
 
 

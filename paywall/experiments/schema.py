@@ -52,8 +52,6 @@ def experiments(
     builder: Builder, value: Any, offers: Sequence[Offer], sections: frozenset[str]
 ) -> tuple[Experiment, ...]:
     """The valid experiments of `value`; each problem is recorded through `builder`."""
-    if value is None:
-        return ()
     if not isinstance(value, list):
         builder.error(("experiments",), "expected a list of experiments")
         return ()
