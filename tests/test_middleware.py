@@ -695,3 +695,26 @@ async def test_an_arm_changes_wording_offers_and_teaser_for_its_readers_only(
             assert "Short on time?" not in wall.text and "Annual plan" in wall.text
             assert wall.text.index("Try 3 months") < wall.text.index("Annual plan")
             assert ARTICLE_PARAGRAPHS[1] in wall.text and "secret-text-3" not in wall.text
+
+
+async def test_a_402_carries_the_experiment_mark_so_the_browser_is_counted_once(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    from paywall.analytics import AnalyticsReader
+
+    from .conftest import CONFIG
+
+    text = CONFIG.replace("store:\n", ARMS + "analytics: {enabled: true}\nstore:\n")
+    (config_file().parent / "subscribe.short.html").write_text("<p>Short</p>")
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=store)
+    now = datetime(2027, 1, 5, 3, tzinfo=UTC)
+    paywall.clock = lambda: now
+    async with client_for(paywall) as reader:  # premium JSON: a 402 from the first view
+        statuses = [(await reader.get(f"/premium/{n}.json")).status_code for n in range(3)]
+        statuses += [(await reader.get(f"/articles/{n}.json")).status_code for n in range(3)]
+    assert statuses == [402, 402, 402, 200, 200, 200]
+    await paywall.analytics.flush()
+    counters = await AnalyticsReader(store, paywall.store.prefix).counters(now.date(), now.date())
+    exposed = {k: n for k, n in counters[now.date()].items() if k[0] == "ae"}
+    assert list(exposed.values()) == [1]  # six views, three of them 402s: one reader
+    await paywall.analytics.aclose()
