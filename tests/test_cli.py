@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -345,6 +346,9 @@ def test_report_of_one_experiment(
     else:
         assert "experiment limit-3-vs-5, 2027-01-01 to 2027-01-06; control: control" in out
         assert "+3.11% [" in out and "cannot tell apart from control yet" in out
+        main(["report", "--to", "2027-01-06", "--config", str(real_store_config)])
+        whole = capsys.readouterr().out  # the whole report lists the arms too
+        assert re.search(r"limit-3-vs-5\s+five\s+400\s+30\s+7\.50%", whole), whole
 
 
 def test_report_of_an_unknown_or_future_experiment(

@@ -53,6 +53,13 @@ def _table(report: Report) -> str:
             for s in report.sections
         ]
         parts.append(_grid(["section", "views", "walls", "wall rate", "conversions"], rows))
+    if report.experiments:  # each in full: paywall report --experiment ID
+        rows = [
+            [e.id, a.name, str(a.readers), str(a.conversions), f"{a.rate:.2%}", a.verdict]
+            for e in report.experiments
+            for a in e.arms
+        ]
+        parts.append(_grid(["experiment", "arm", "readers", "conversions", "rate", ""], rows))
     return "\n".join(parts)
 
 
