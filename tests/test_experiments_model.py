@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -51,9 +52,11 @@ def test_the_arm_is_the_same_in_every_process_and_depends_on_the_experiment() ->
         "from tests.test_experiments_model import experiment\n"
         f"print(','.join(experiment(50, 50).arm_of(r).name for r in {readers!r}))"
     )
+    root = Path(__file__).resolve().parent.parent
     there = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+        cwd=root,
+    ).stdout.strip()  # fmt: skip
     assert there.split(",") == here  # no per-process salt: every worker and host agree
     other = [experiment(50, 50, id="another").arm_of(reader).name for reader in readers]
     assert other != here  # each experiment splits readers independently
