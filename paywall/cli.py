@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from .analytics.cli import add_report_command, credit_line, report_command
 from .entitlements import PLANS, Entitlements, status_of
+from .experiments.cli import add_arm_command, arm_command, check_against
 from .yamlsource import ConfigError
 
 
@@ -36,6 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = commands.add_parser("check", help="validate a config file and its templates")
     check.add_argument("config", type=Path)
+    check.add_argument(
+        "--against",
+        type=Path,
+        metavar="OLD",
+        help="the version deployed now: refuse changes to its running experiments",
+    )
+    add_arm_command(commands)
 
     for name, summary in (
         ("grant", "give an account a trial or subscription until a date"),
@@ -63,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         return asyncio.run(report_command(parser, args))
     if args.command == "check":
-        return _check(args.config)
+        return _check(args.config, args.against)
+    if args.command == "arm":
+        return arm_command(args)
     if args.command == "demo":
         return _demo(args.host, args.port, args.config, args.simulate)
     return asyncio.run(_entitlement_command(parser, args))
@@ -118,19 +128,24 @@ async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.N
     return 0
 
 
-def _check(path: Path) -> int:
+def _check(path: Path, against: Path | None) -> int:
     from .config import load_config
 
     try:
         config = load_config(path)
+        if against is not None:
+            running = check_against(path, against)
+            if running:
+                raise ConfigError(running)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
     templates = config.templates_dir or "the shipped defaults"
+    tested = f", {len(config.experiments.all)} experiments" if config.experiments.all else ""
     print(
-        f"{path}: OK ({len(config.rules)} content rules, {len(config.offers)} offers,"
+        f"{path}: OK ({len(config.rules)} content rules, {len(config.offers)} offers{tested},"
         f" limit {config.limit} a {config.period}, templates: {templates})"
     )
     return 0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .analytics.history import ConfigChange, content_hash, short_diff
+from .experiments.protect import changed_while_running
 from .schema import build
 from .settings import Config
 from .yamlsource import ConfigError, read_source
@@ -37,8 +38,11 @@ class LiveConfig:
     `ConfigChange` (its hash, a short diff): the config history and the reload metrics.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.path = Path(path)
+        self.clock = clock  # what "today" is for running experiments
         self.config = load_config(self.path)
         files = self._read_files()
         self._stamp = _fingerprint(files)
@@ -64,6 +68,12 @@ class LiveConfig:
         diff = short_diff(self._text, text, self.path.name)
         try:
             config = load_config(self.path)
+            today = self.clock().astimezone(config.timezone).date()
+            running = changed_while_running(
+                self.config.experiments, config.experiments, today, self.path
+            )
+            if running:
+                raise ConfigError(running)
         except ConfigError as exc:
             logger.error(
                 "paywall: config edit rejected, still serving the last good version:\n%s", exc
@@ -96,6 +106,7 @@ class LiveConfig:
         folder = self.config.templates_dir
         if folder is not None and folder.is_dir():
             paths.extend(sorted(folder.iterdir()))
+        paths.extend(self.config.experiments.files)  # arms' templates
         found = []
         for path in paths:
             try:

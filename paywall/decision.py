@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from .experiments.assign import Variant
 from .names import Audience, Prompt
 from .prompts import PromptContext
 from .settings import Access, Config
@@ -49,6 +50,13 @@ class Decision:
     audience: Audience | None = None
     context: PromptContext | None = None
     degraded: bool = False  # decided without the store (its summary, or on_store_error)
+    variant: Variant | None = None  # the experiment arms that decided it, if any
+    exposed: tuple[tuple[str, str], ...] = ()  # (experiment, arm) this browser meets first
+
+    @property
+    def arms(self) -> tuple[tuple[str, str], ...]:
+        """(experiment, arm) of each experiment this view is counted in."""
+        return self.variant.arms if self.variant is not None else ()
 
     @property
     def label(self) -> str:
@@ -88,18 +96,27 @@ def decide(
     config: Config,
     now: datetime,
     degraded: bool = False,
+    variant: Variant | None = None,
+    exposed: tuple[tuple[str, str], ...] = (),
 ) -> Decision:
-    """The decision for the store's verdict (or the one reached without it, `degraded`)."""
+    """The decision for the store's verdict (or the one reached without it, `degraded`);
+    `variant` holds what the view's experiment arms override, `exposed` the arms this
+    browser meets for the first time."""
     who = who_is(signed_in)
     outcome = verdict.outcome
     if outcome is Outcome.ALREADY_READ:
-        return Decision(who, access, Result.ALREADY_READ, degraded=degraded)
+        return Decision(
+            who, access, Result.ALREADY_READ, degraded=degraded, variant=variant, exposed=exposed
+        )
     if outcome is Outcome.ENTITLED:
         return Decision(who, access, Result.ENTITLED, degraded=degraded)
     limit = config.limit_for(signed_in)
+    if variant is not None:
+        limit = variant.limit_for(signed_in, limit)
     left = max(limit - verdict.views, 0)
     audience = Audience.of(signed_in, verdict.status)
-    context = _context(config, left, limit, outcome is Outcome.LIMIT_USED, audience, now)
+    used = outcome is Outcome.LIMIT_USED
+    context = _context(config, left, limit, used, audience, now, variant)
     if outcome is Outcome.COUNTED:
         prompt, result = (
             (Prompt.METER, Result.BANNER) if left >= 1 else (Prompt.LAST_FREE, Result.LAST_FREE)
@@ -110,16 +127,25 @@ def decide(
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_LIMIT
     else:
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_PREMIUM
-    return Decision(who, access, result, prompt, audience, context, degraded)
+    return Decision(who, access, result, prompt, audience, context, degraded, variant, exposed)
 
 
 def _context(
-    config: Config, left: int, limit: int, limit_used: bool, audience: Audience, now: datetime
+    config: Config,
+    left: int,
+    limit: int,
+    limit_used: bool,
+    audience: Audience,
+    now: datetime,
+    variant: Variant | None,
 ) -> PromptContext:
-    """The prompt's context: one of a few per config and day, so built once and kept (its
-    rendered fragment is then found by the same object's key)."""
+    """The prompt's context: one of a few per config, day and arms, so built once and kept
+    (its rendered fragment is then found by the same object's key)."""
     today = now.astimezone(config.timezone).date()
-    key = (left, limit, limit_used, audience, today)
+    offers, chosen = config.offers, None
+    if variant is not None and variant.offers is not None:
+        offers, chosen = variant.offers, variant.offer_ids
+    key = (left, limit, limit_used, audience, today, chosen)
     kept = config.prompt_contexts
     context = kept.get(key)
     if context is None:
@@ -133,7 +159,7 @@ def _context(
             period=config.period,
             subscribe_url=config.subscribe_url,
             register_url=config.register_url,
-            offers=tuple(config.offers_for(audience, today)),
+            offers=tuple(offer.context for offer in offers if offer.shown(audience, today)),
         )
     return context
 

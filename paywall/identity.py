@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +67,23 @@ class ReaderCookie:
     """Signs and verifies the reader cookie; every key verifies, the first one signs.
 
     The payload is the random reader id, plus, once that browser's anonymous views
-    have been merged into an account, a short mark of the account ("id|mark").
+    have been merged into an account, a short mark of the account ("id|mark"). A reader
+    who arrives signed in without a cookie gets an id derived from the account instead
+    (`account_reader_id`); `mint` makes the random ones.
     """
 
-    def __init__(self, keys: list[str], name: str, *, secure: bool, max_age: int) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        name: str,
+        *,
+        secure: bool,
+        max_age: int,
+        mint: Callable[[], str] | None = None,
+    ) -> None:
         self._signer = CookieSigner(keys, salt="paywall.reader")
+        self._keys = keys
+        self.mint = mint or new_reader_id
         self.name = name
         self._needle = name.encode("latin-1") + b"="
         self._attributes = cookie_attributes(max_age=max_age, secure=secure)
@@ -81,7 +93,7 @@ class ReaderCookie:
         raw = cookie_value(headers, self._needle)
         verified = self._verify(raw) if raw is not None else None
         if verified is None:
-            reader_id = new_reader_id()
+            reader_id = self.mint() if account is None else account_reader_id(self._keys, account)
             return Identified(Reader(reader_id, account), _payload(reader_id, account), new=True)
         payload, current = verified
         reader_id, _, mark = payload.partition("|")
@@ -120,6 +132,16 @@ def article_id_key(keys: list[str]) -> bytes:
     """The secret that keys article ids, from the OLDEST signing key: prepending a new key
     leaves ids alone; dropping the old one re-keys them (re-reads in that period count)."""
     return hashlib.sha256(b"paywall article ids\0" + keys[-1].encode()).digest()
+
+
+def account_reader_id(keys: list[str], account: str) -> str:
+    """The reader id of a signed-in reader who came without a reader cookie: the same on
+    every such view and device (a client that keeps no cookies, a new browser signed in
+    already), so its experiment arms hold still. Keyed with a secret from the oldest
+    signing key, as article ids are: nobody can compute another account's id."""
+    key = hashlib.sha256(b"paywall account reader ids\0" + keys[-1].encode()).digest()
+    digest = hashlib.blake2b(account.encode("utf-8", "surrogateescape"), digest_size=12, key=key)
+    return base64.urlsafe_b64encode(digest.digest()).decode()
 
 
 def new_reader_id() -> str:

@@ -21,14 +21,15 @@ from .crawlers import CrawlerVerifier
 from .deadline import hard_cap
 from .decision import Decision, Result, Who, decide, who_is
 from .exchange import client_network_of, header
+from .experiments.assign import Variant
 from .identity import Identified, ReaderCookie, account_of
-from .names import Status
+from .names import Audience, Status
 from .overload import Busy, InFlight
-from .periods import current_period
+from .periods import Period, current_period
 from .rewrite import CutOptions, PageCuts
 from .settings import Access, Config
 from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
-from .summary import SummaryCookie, degraded, summarise
+from .summary import Summary, SummaryCookie, degraded, mark_seen, summarise, was_seen
 
 logger = logging.getLogger("paywall")
 
@@ -44,7 +45,7 @@ class Tools:
     in_flight: InFlight
     pages: PageCuts
     clock: Callable[[], datetime]
-    cut_options: dict[tuple[bool, bool], CutOptions] = field(default_factory=dict)
+    cut_options: dict[tuple[bool, bool, int], CutOptions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,37 @@ async def decide_view(
     signed_in = identified.reader.account is not None
     now = tools.clock()
     metered_as: Access = access if count else "premium"
-    verdict, identified, fault = await _meter(tools, config, scope, identified, metered_as, now)
-    if verdict is None:  # store down, on_store_error: open
+    arms = None  # an experiment's arms: assigned by the browser's reader id, signed in or not
+    if config.experiments.configured:
+        unit = identified.reader.reader_id
+        arms = config.experiments.variant(unit, signed_in, now, scope["path"], access)
+    view = await _meter(tools, config, scope, identified, metered_as, now, arms)
+    if view.verdict is None:  # store down, on_store_error: open
         decision = Decision(who_is(signed_in), access, Result.DEGRADED, degraded=True)
-        return Viewed(decision, identified)
+        return Viewed(decision, view.identified)
     decision = decide(
-        verdict, signed_in=signed_in, access=access, config=config, now=now, degraded=fault
+        view.verdict,
+        signed_in=signed_in,
+        access=access,
+        config=config,
+        now=now,
+        degraded=view.fault,
+        variant=view.variant,
+        exposed=view.exposed,
     )
-    return Viewed(decision, identified)
+    return Viewed(decision, view.identified)
+
+
+@dataclass(frozen=True)
+class _Metered:
+    """What the store said of a view (None: read it open), who to set cookies for, whether
+    the store failed; the view's experiment arms, and those this browser meets first."""
+
+    verdict: Verdict | None
+    identified: Identified
+    fault: bool
+    variant: Variant | None = None
+    exposed: tuple[tuple[str, str], ...] = ()
 
 
 async def _meter(
@@ -89,11 +113,14 @@ async def _meter(
     identified: Identified,
     access: Access,
     now: datetime,
-) -> tuple[Verdict | None, Identified, bool]:
-    """The store's verdict on this view (None: read it open), who to set cookies for, and
-    whether the store failed. A verdict from the store updates the summary cookie."""
+    arms: Variant | None,
+) -> _Metered:
+    """The store's verdict on this view (the limit of its arms, if any). A verdict from the
+    store updates the summary cookie."""
     period = current_period(config.period, config.timezone, now)
     signed_in = identified.reader.account is not None
+    limit = config.limit_for(signed_in)
+    limit = arms.limit_for(signed_in, limit) if arms is not None else limit
     store = tools.store
     summaries = tools.summaries
     last, signed_now = summaries.read(scope["headers"])
@@ -117,7 +144,7 @@ async def _meter(
                 identified.reader,
                 routing.article_key(scope, config.article_query),
                 premium=access == "premium",
-                limit=config.limit_for(signed_in),
+                limit=limit,
                 period=period,
                 now=now,
                 merge=merge,
@@ -126,17 +153,57 @@ async def _meter(
     except StoreError as exc:
         # The store logs each outage once; a line per request would flood the log.
         logger.debug("paywall: store unavailable (%s); on_store_error", exc)
-        if identified.merge_from is not None:  # not merged: try again next time
-            identified = replace(identified, cookie=None)
-        decided = degraded(last, identified.reader, period, now, access == "premium")
-        if decided is not None:  # walled stays walled, a paid plan keeps reading
-            return decided, identified, True
-        if isinstance(exc, StoreOverloaded):  # we were slow, not Redis: no open wall
-            raise Busy(503, str(exc)) from exc
-        if config.on_store_error == "open" and access == "metered":
-            return None, identified, True
-        return Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), identified, True
-    summary = summarise(verdict, identified.reader, period, config.limit_for(signed_in), last)
+        return _without_store(exc, config, identified, last, period, now, access)
+    variant: Variant | None = None
+    exposed: tuple[tuple[str, str], ...] = ()
+    seen: str | None = None
+    if arms is not None:
+        variant, exposed, seen = _exposure(config, arms, verdict, signed_in, last)
+    summary = summarise(verdict, identified.reader, period, limit, last, seen)
     if summary != last or not signed_now:
         identified = identified.with_summary(summaries.header(summary))
-    return verdict, identified, False
+    return _Metered(verdict, identified, False, variant, exposed)
+
+
+def _without_store(
+    exc: StoreError,
+    config: Config,
+    identified: Identified,
+    last: Summary | None,
+    period: Period,
+    now: datetime,
+    access: Access,
+) -> _Metered:
+    """The view when the store failed: the reader's summary, else on_store_error (no arms:
+    an experiment counts what the store decided)."""
+    if identified.merge_from is not None:  # not merged: try again next time
+        identified = replace(identified, cookie=None)
+    decided = degraded(last, identified.reader, period, now, access == "premium")
+    if decided is not None:  # walled stays walled, a paid plan keeps reading
+        return _Metered(decided, identified, True)
+    if isinstance(exc, StoreOverloaded):  # we were slow, not Redis: no open wall
+        raise Busy(503, str(exc)) from exc
+    if config.on_store_error == "open" and access == "metered":
+        return _Metered(None, identified, True)
+    return _Metered(Verdict(Outcome.PREMIUM_WALLED, 0, Status.NONE), identified, True)
+
+
+def _exposure(
+    config: Config, arms: Variant, verdict: Verdict, signed_in: bool, last: Summary | None
+) -> tuple[Variant | None, tuple[tuple[str, str], ...], str | None]:
+    """The view's arms once the meter answered (none for an entitled reader, whom nothing
+    of an experiment reaches; signed-in audiences told apart), those this browser's summary
+    has not yet marked as counted (its exposures: docs/analytics.md), and the marks."""
+    if verdict.outcome is Outcome.ENTITLED:
+        return None, (), None
+    variant: Variant | None = arms  # anonymous: the arms were chosen for that audience
+    if signed_in:
+        variant = config.experiments.narrow(arms, Audience.of(signed_in, verdict.status))
+    if variant is None:
+        return None, (), None
+    seen = last.seen if last is not None else ""
+    new = [n for n, token in enumerate(variant.tokens) if not was_seen(seen, token)]
+    if not new:
+        return variant, (), None
+    exposed: tuple[tuple[str, str], ...] = tuple(variant.arms[n] for n in new)
+    return variant, exposed, mark_seen(seen, (variant.tokens[n] for n in new))

@@ -27,8 +27,16 @@ from .connection import store_clients
 from .crawlers import CrawlerVerifier
 from .decision import Decision, Result, who_is
 from .exchange import decompress, has_override, header, is_prefetch, utf8_content_type
+from .experiments.assign import Variant
 from .headers import ResponseHeaders
-from .identity import Identified, ReaderCookie, account_of, article_id_key, secret_keys
+from .identity import (
+    Identified,
+    ReaderCookie,
+    account_of,
+    article_id_key,
+    new_reader_id,
+    secret_keys,
+)
 from .metering import Tools, decide_view
 from .overload import Busy, InFlight
 from .settings import ACCESS_LEVELS, Access, Config
@@ -62,7 +70,7 @@ class PaywallMiddleware:
 
     def __init__(self, app: ASGIApp, config: str | Path, redis: Any = None) -> None:
         self.app = app
-        self.live = LiveConfig(config)
+        self.live = LiveConfig(config, clock=self._now)
         first = self.live.config
         startup = first.startup
         self._keys = secret_keys(startup.secret_env)
@@ -82,6 +90,7 @@ class PaywallMiddleware:
         self.crawlers = CrawlerVerifier()
         self.in_flight = InFlight()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.new_reader_id: Callable[[], str] = new_reader_id  # the demo's simulation seeds it
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
         self._tools_for: tuple[Config, Tools] | None = None
         # Analytics (paywall/analytics/): counted per view in memory, flushed to the store.
@@ -116,7 +125,9 @@ class PaywallMiddleware:
         page cache's size, may change on reload)."""
         if self._tools_for is None or self._tools_for[0] is not config:
             name, secure, max_age = config.cookie_name, config.cookie_secure, config.cookie_max_age
-            cookies = ReaderCookie(self._keys, name, secure=secure, max_age=max_age)
+            cookies = ReaderCookie(
+                self._keys, name, secure=secure, max_age=max_age, mint=self._mint
+            )
             # The reader's last verdict, for outages (summary.py): same keys, own salt.
             summaries = SummaryCookie(self._keys, name, secure=secure, max_age=max_age)
             self._pages.budget = config.page_cache_bytes
@@ -134,6 +145,9 @@ class PaywallMiddleware:
 
     def _now(self) -> datetime:
         return self.clock()  # looked up on each call, so tests can set a fixed clock
+
+    def _mint(self) -> str:
+        return self.new_reader_id()
 
 
 class _State(enum.Enum):
@@ -324,6 +338,8 @@ class _PaywallResponder:
         ]
         if identified is not None and identified.cookie is not None:
             headers.append((b"set-cookie", self.tools.cookies.header(identified.cookie)))
+        if identified is not None and identified.summary is not None:  # its experiment marks
+            headers.append((b"set-cookie", identified.summary.encode("latin-1")))
         start = {"type": "http.response.start", "status": 402, "headers": headers}
         await self.answer(start, body)
 
@@ -401,7 +417,7 @@ class _PaywallResponder:
         coding = (self.headers.get(b"content-encoding") or "identity").strip().lower()
         if coding != "identity":
             body = decompress(body, coding)
-        options = self.cut_options(decision.walled, self.later_page())
+        options = self.cut_options(decision.walled, self.later_page(), decision.variant)
         content_type = self.headers.get(b"content-type") or ""
         cut = self.tools.pages.cut(body, content_type, options)
         if cut is None:
@@ -412,15 +428,21 @@ class _PaywallResponder:
         self.headers.set(b"content-type", utf8_content_type(content_type))
         return cut.join(self.render() if decision.prompt else "")
 
-    def cut_options(self, walled: bool, later_page: bool) -> rewrite.CutOptions:
-        """How this kind of view cuts pages: built once per config version, not per view."""
-        options = self.tools.cut_options.get((walled, later_page))
+    def cut_options(
+        self, walled: bool, later_page: bool, variant: Variant | None = None
+    ) -> rewrite.CutOptions:
+        """How this kind of view cuts pages: built once per config version (and teaser
+        length, which an experiment arm may set), not per view."""
+        teaser = self.config.teaser_paragraphs
+        if variant is not None and variant.teaser_paragraphs is not None:
+            teaser = variant.teaser_paragraphs
+        options = self.tools.cut_options.get((walled, later_page, teaser))
         if options is None:
             config = self.config
-            options = self.tools.cut_options[(walled, later_page)] = rewrite.CutOptions(
+            options = self.tools.cut_options[(walled, later_page, teaser)] = rewrite.CutOptions(
                 selector=config.article,
                 walled=walled,
-                teaser_paragraphs=0 if later_page else config.teaser_paragraphs,
+                teaser_paragraphs=0 if later_page else teaser,
                 teaser_max_words=config.teaser_max_words,
                 declare_paywall=config.structured_data,
             )
@@ -438,7 +460,11 @@ class _PaywallResponder:
         decision = self.decision
         assert decision is not None and decision.prompt is not None and decision.context
         context = self.analytics.prompt_context(decision, self.section)  # counted links
-        return self.config.prompts.render(decision.prompt, context)
+        variant = decision.variant
+        prompts = self.config.prompts
+        if variant is not None and variant.prompts is not None:  # an arm's own wording
+            prompts = variant.prompts
+        return prompts.render(decision.prompt, context)
 
     def standalone(self) -> bytes:
         self.headers.set(b"content-encoding", None)

@@ -228,8 +228,13 @@ class Prompts:
 
     def __init__(self, templates: Mapping[str, tuple[Node, ...]], stylesheet: str) -> None:
         self.templates = dict(templates)
+        self._stylesheet = stylesheet
         self._style = f"<style>{stylesheet}</style>" if stylesheet.strip() else ""
         self._rendered: dict[tuple[Any, ...], str] = {}
+
+    def with_templates(self, templates: Mapping[str, tuple[Node, ...]]) -> Prompts:
+        """The same set with some prompts' templates replaced (an experiment arm's)."""
+        return Prompts({**self.templates, **templates}, self._stylesheet)
 
     def render(self, name: str, context: Mapping[str, Any] | PromptContext) -> str:
         if not isinstance(context, PromptContext):
@@ -282,12 +287,21 @@ def load_prompts(
 
 
 def _strays(directory: Path) -> list[str]:
-    """An error for each .html file in `directory` that is not a prompt's."""
+    """An error for each .html file in `directory` that is not a prompt's (or a variant of
+    one for experiments, named like `subscribe.urgent.html`)."""
     return [
         f"{stray}: not a prompt name; expected one of {', '.join(PROMPT_NAMES)}"
         for stray in sorted(directory.glob("*.html"))
-        if stray.stem not in PROMPT_NAMES
+        if stray.stem.split(".")[0] not in PROMPT_NAMES
     ]
+
+
+def compile_variant(
+    path: Path, offer_keys: frozenset[str], errors: list[str]
+) -> tuple[Node, ...] | None:
+    """An experiment arm's template for a prompt, checked like the prompt's own; its
+    problems are added to `errors`."""
+    return _compile_file(path, OFFER_NAMES | offer_keys, errors)
 
 
 def _compile_file(

@@ -6,6 +6,7 @@ import fnmatch
 import ipaddress
 import re
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,8 @@ from .analytics.schema import TOP_KEYS as ANALYTICS_KEYS
 from .analytics.schema import analytics_settings
 from .connection import scheme_problem
 from .crawlers import Crawler
+from .experiments.assign import Experiments
+from .experiments.schema import experiments
 from .html import Selector
 from .names import Audience
 from .payments.schema import TOP_KEYS as PAYMENTS_KEYS
@@ -24,12 +27,14 @@ from .settings import (
     ACCESS_LEVELS,
     AUDIENCES,
     DEFAULT_PREFIX,
+    DEFAULT_SECTION,
     ON_STORE_ERROR,
     Config,
     Offer,
     Rule,
     Startup,
     human_date,
+    section_of,
 )
 from .yamlsource import KeyPath, Source
 
@@ -102,6 +107,9 @@ class _Builder:
         extra_keys = frozenset(key for offer in offers for key in offer.context)
         prompts, prompt_problems = load_prompts(templates_dir, extra_keys)
         limit = self.integer(meter, ("meter", "limit"), 10)
+        rules = self.rules(content.get("rules", []))
+        sections = frozenset({DEFAULT_SECTION, *(rule.section for rule in rules)})
+        tested = experiments(self, top.get("experiments", []), offers, sections)
         config = Config(
             path=self.source.path,
             publication=self.text(top, ("publication",), None),
@@ -112,7 +120,7 @@ class _Builder:
             period=self.choice(meter, ("meter", "period"), PERIODS, "month"),
             timezone=timezone,
             default_access=self.choice(content, ("content", "default"), ACCESS_LEVELS, "free"),
-            rules=self.rules(content.get("rules", [])),
+            rules=rules,
             article=self.selector(content),
             teaser_paragraphs=self.integer(content, ("content", "teaser_paragraphs"), 2),
             teaser_max_words=self.integer(content, ("content", "teaser_max_words"), 120),
@@ -143,6 +151,7 @@ class _Builder:
             prompts=prompts or Prompts({}, ""),
             analytics=analytics_settings(self, top),
             payments=payments_settings(self, top),
+            experiments=Experiments(tested, offers, prompts, timezone, partial(section_of, rules)),
         )
         self.source.problems.extend(prompt_problems)
         if self.source.problems or prompts is None:
@@ -153,6 +162,9 @@ class _Builder:
 
     def error(self, at: KeyPath, message: str) -> None:
         self.source.error(at, message)
+
+    def line(self, at: KeyPath) -> int:
+        return self.source.line_of(at)
 
     def section(self, value: Any, at: KeyPath, allowed: set[str]) -> dict[str, Any]:
         if value is None:  # a section left empty, e.g. with all its keys commented out
@@ -412,6 +424,7 @@ _TOP_KEYS = {
     "subscribe_url",
     "register_url",
     "crawlers",
+    "experiments",
     *ANALYTICS_KEYS,
     *PAYMENTS_KEYS,
 }

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from .crawlers import Crawler
+from .experiments.assign import NO_EXPERIMENTS, Experiments
 from .html import Selector
 from .names import Audience
 from .payments.schema import Payments
@@ -117,6 +118,7 @@ class Config:
     prompts: Prompts = field(repr=False)
     analytics: Analytics = Analytics()
     payments: Payments = field(default_factory=Payments)  # payments.stripe.*
+    experiments: Experiments = field(default=NO_EXPERIMENTS, repr=False)
 
     def limit_for(self, signed_in: bool) -> int:
         """Free articles per period: signed-in readers without a plan may get more."""
@@ -134,13 +136,7 @@ class Config:
     def section_for(self, path: str, access: Access) -> str:
         """The section of the first rule matching `path` with this access (else of the first
         rule matching it at all; `default` when none does): how analytics labels a view."""
-        found = None
-        for rule in self.rules:
-            if rule.regex.match(path):
-                if rule.access == access:
-                    return rule.section
-                found = found or rule.section
-        return found or DEFAULT_SECTION
+        return section_of(self.rules, path, access)
 
     @cached_property
     def prompt_contexts(self) -> dict[tuple[Any, ...], PromptContext]:
@@ -153,6 +149,17 @@ class Config:
 
     def offers_for(self, audience: Audience, today: date) -> list[dict[str, Any]]:
         return [offer.context for offer in self.offers if offer.shown(audience, today)]
+
+
+def section_of(rules: tuple[Rule, ...], path: str, access: str) -> str:
+    """`Config.section_for` of a config with these rules."""
+    found = None
+    for rule in rules:
+        if rule.regex.match(path):
+            if rule.access == access:
+                return rule.section
+            found = found or rule.section
+    return found or DEFAULT_SECTION
 
 
 def human_date(day: date) -> str:

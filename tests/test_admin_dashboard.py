@@ -302,7 +302,8 @@ async def test_pages_with_the_bearer_token(dashboard: Dashboard) -> None:
     async with dashboard.browser() as browser:
         for slug, heading in (("", "Funnel"), ("sections", "Sections &amp; prompts"),
                               ("offers", "Offers"), ("meter", "Meter"),
-                              ("store", "Store health"), ("config", "Config history")):  # fmt: skip
+                              ("store", "Store health"), ("config", "Config history"),
+                              ("experiments", "Experiments")):  # fmt: skip
             page = await browser.get(f"/paywall/admin/{slug}", headers=bearer)
             assert page.status_code == 200 and f"<h1>{heading}</h1>" in page.text, slug
             assert "Sign out" not in page.text  # nothing to sign out of
@@ -355,3 +356,41 @@ async def test_the_numbers_shown_are_the_read_apis(dashboard: Dashboard) -> None
     impressions = report.offer("trial-3m").impressions
     assert impressions == 4
     assert f"<th scope='row'>trial-3m</th><td>{impressions}</td><td>0</td>" in offers.text
+
+
+async def test_the_experiments_page_shows_the_read_apis_numbers(
+    store: Any, config_file: Callable[..., Path], prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", TOKEN)
+    experiment = """experiments:
+  - id: limits
+    starts: 2027-01-10
+    arms:
+      - {name: control, weight: 1}
+      - {name: more, weight: 1, meter: {limit: 5}}
+"""
+    dashboard = Dashboard(store, config_file(ON + experiment), prefix)
+    await dashboard.traffic()
+    config = dashboard.paywall.live.config
+    [result] = (await dashboard.reader.report(TODAY, TODAY, config)).experiments
+    assert sum(arm.readers for arm in result.arms) == 4 and result.start == date(2027, 1, 10)
+    async with dashboard.browser() as browser:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        page = await browser.get("/paywall/admin/experiments", headers=bearer)
+    assert "Each experiment counted from its first day to 2027-01-20" in page.text
+    for arm in result.arms:
+        cells = f"<td>1</td><td>{arm.readers}</td><td>{arm.views}</td><td>{arm.walls}</td>"
+        assert f"<th scope='row'>{arm.name}</th>{cells}" in page.text
+    island = _ISLAND.search(page.text)
+    assert island
+    [chart] = json.loads(unescape(island.group(1)))["charts"]
+    assert chart["id"] == "experiment-limits" and len(chart["labels"]) == 11  # Jan 10 to 20
+    async with dashboard.browser() as browser:  # drawn from the range's start, if later
+        later = await browser.get("/paywall/admin/experiments?from=2027-01-15", headers=bearer)
+    later_island = _ISLAND.search(later.text)
+    assert later_island
+    [drawn] = json.loads(unescape(later_island.group(1)))["charts"]
+    assert drawn["labels"][0] == "Jan 15" and len(drawn["labels"]) == 6
+    assert drawn["series"][0]["values"][-1] == chart["series"][0]["values"][-1]  # the same
+    assert {s["label"] for s in chart["series"]} == {arm.name for arm in result.arms}
+    await dashboard.paywall.analytics.aclose()

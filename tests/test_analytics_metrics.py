@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from paywall.analytics import metrics
-from paywall.analytics.keys import totals_key
-from paywall.analytics.metrics import PrometheusMetrics, run_directory, sample_value, sweep
+from paywall.analytics.keys import arm_totals_key, encode, totals_key
+from paywall.analytics.metrics import (
+    PrometheusMetrics,
+    conversion_counts,
+    run_directory,
+    sample_value,
+    samples,
+    sweep,
+)
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana-paywall.json"
 
@@ -96,3 +103,34 @@ async def test_the_grafana_dashboard_asks_only_for_metrics_we_export(
         for name in re.findall(r"paywall_[a-z_]+", target["expr"])
     }
     assert asked and asked <= names, asked - names
+
+
+@pytest.mark.anyio
+async def test_views_and_conversions_carry_their_experiment_arms(
+    store: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    no_directory_set(monkeypatch)
+    exported = PrometheusMetrics()
+    exported.view("banner", "meter")
+    exported.view("walled_limit", "subscribe", "limits", "five")
+    exported.view("walled_limit", "subscribe", "limits+copy", "five+b")  # one view, one series
+    await store.hset(totals_key(prefix), "trial-3m", 5)
+    await store.hset(arm_totals_key(prefix), encode(("trial-3m", "limits", "five")), 2)
+    await store.hset(arm_totals_key(prefix), encode(("trial-3m", "limits+copy", "control+b")), 1)
+    text = (await exported.exposition(store, prefix)).decode()
+    assert sample_value(text, "paywall_views_total") == 3  # each view once
+    assert sample_value(text, "paywall_views_total", {"experiment": "limits", "arm": "five"}) == 1
+    assert sample_value(text, "paywall_views_total", {"experiment": ""}) == 1
+    conversions = {
+        (labels["experiment"], labels["arm"]): value
+        for labels, value in samples(text, "paywall_conversions_total")
+    }
+    assert conversions == {("", ""): 2, ("limits", "five"): 2, ("limits+copy", "control+b"): 1}
+    assert sample_value(text, "paywall_conversions_total", {"offer": "trial-3m"}) == 5
+
+
+def test_conversion_series_sum_to_the_totals() -> None:
+    arms = {encode(("annual", "x", "a")).encode(): b"3", b"not json": b"1"}
+    found = conversion_counts({b"annual": b"3", b"trial-3m": b"1"}, arms)
+    assert found == {("annual", "x", "a"): 3, ("trial-3m", "", ""): 1, ("annual", "", ""): 0}

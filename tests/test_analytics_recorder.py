@@ -4,6 +4,9 @@ retention, never lost to a store that was briefly unreachable."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -189,3 +192,48 @@ async def test_prefetches_are_counted_and_other_methods_are_not_views(paywall: P
     report = await paywall.report_today()
     assert report.total.outcomes == {"prefetch": 1}
     assert report.total.impressions == 0
+
+
+EXPERIMENT = """\
+experiments:
+  - id: copy
+    starts: 2027-01-01
+    arms:
+      - {name: control, weight: 1}
+      - {name: b, weight: 1, teaser_paragraphs: 1}
+"""
+
+
+async def test_an_arms_views_exposures_and_clicks_are_counted_for_it(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    site = Paywall(store, config_file(ANALYTICS + EXPERIMENT), prefix)
+    experiment = site.middleware.live.config.experiments.get("copy")
+    assert experiment is not None
+    arms, ids = [], []
+    for _ in range(4):
+        async with site.browser() as reader:
+            for n in range(4):
+                walled = await reader.get(f"/articles/{n}")
+            await reader.get("/premium/x")
+            link = re.search(r'href="(/paywall/o/trial-3m\?r=([^"]+))"', walled.text)
+            assert link is not None
+            reader_id = reader.cookies["paywall_rid"].rsplit(".", 1)[0]
+            ids.append(reader_id)
+            arm = experiment.arm_of(reader_id).name
+            ref = site.middleware.analytics.refs.read(html.unescape(link.group(2)))
+            assert ref is not None and ref.arms == [("copy", arm)]  # the wall names its arm
+            await reader.get(html.unescape(link.group(1)))
+            arms.append(arm)
+    await site.middleware.analytics.flush()
+    counters = (await site.reader.counters(TOKYO_DAY, TOKYO_DAY))[TOKYO_DAY]
+    for arm in set(arms):
+        readers = arms.count(arm)
+        assert counters[("ae", "copy", arm)] == readers  # once per browser, not per view
+        assert counters[("av", "copy", arm, "banner")] == 2 * readers
+        assert counters[("av", "copy", arm, "walled_limit")] == readers
+        assert counters[("av", "copy", arm, "walled_premium")] == readers
+        assert counters[("ac", "copy", arm, "trial-3m")] == readers
+    everything = json.dumps([list(labels) for labels in counters])
+    assert not any(reader_id in everything for reader_id in ids)  # aggregates only
+    await site.middleware.analytics.aclose()

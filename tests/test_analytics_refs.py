@@ -46,3 +46,10 @@ def test_a_ref_names_what_was_shown_and_nothing_about_the_reader() -> None:
     payload = RefSigner(["key"]).sign(REF).split(".")[0]
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
     assert decoded == '["subscribe","trial-3m","news","20270105"]'
+
+
+def test_a_ref_carries_the_arms_of_the_wall_it_came_from() -> None:
+    signer = RefSigner(["key"])
+    two = Ref("subscribe", "trial-3m", "news", date(2027, 1, 5), arm="limit-3-vs-5=five,copy=b")
+    assert signer.read(signer.sign(two)).arms == [("limit-3-vs-5", "five"), ("copy", "b")]  # type: ignore[union-attr]
+    assert REF.arms == [] and Ref("p", "o", "s", date(2027, 1, 5), arm="junk,=x,y=").arms == []

@@ -45,7 +45,7 @@ SECRET = "browser-dashboard-signing-key"
 END = date(2027, 1, 31)
 START = END - timedelta(days=29)
 RANGE = f"?from={START}&to={END}"
-PAGES = ("", "sections", "offers", "meter", "store", "config")
+PAGES = ("", "sections", "offers", "meter", "store", "config", "experiments")
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DRAWN = "[...document.querySelectorAll('figure.chart')].every(f => f.dataset.drawn === 'true')"
@@ -222,6 +222,40 @@ def test_the_dashboard_shows_what_paywall_report_prints(
             shown = [int(cells[n].replace(",", "")) for n in (0, 1, 3)]
             assert shown == [counts["impressions"], counts["clicks"], counts["conversions"]]
         assert sum(c["conversions"] for c in report["offers"].values()) > 0
+    finally:
+        page.context.close()
+
+
+def test_the_experiments_page_shows_what_paywall_report_prints(
+    browser: Browser,  # noqa: F811
+    site: Site,
+) -> None:
+    page, _ = sign_in(browser, site, LAPTOP)
+    try:
+        page.goto("/paywall/admin/experiments" + RANGE)
+        charts_on(page)
+        for experiment in ("annual-first", "limit-3-vs-5"):
+            command = [sys.executable, "-m", "paywall", "report", "--config",
+                       str(site.config), "--experiment", experiment, "--to", str(END),
+                       "--format", "json"]  # fmt: skip
+            printed = subprocess.run(
+                command, capture_output=True, text=True, check=True, timeout=60
+            )
+            arms = json.loads(printed.stdout)["experiments"][experiment]
+            table = page.locator(
+                "div.table", has=page.locator(f"caption:text-is('Arms of {experiment}')")
+            )
+            for arm, numbers in arms.items():
+                cells = table.locator("tbody tr", has=page.locator(f"th:text-is('{arm}')")).locator(
+                    "td"
+                )
+                shown = [int(text.replace(",", "")) for text in cells.all_inner_texts()[1:6]]
+                expected = [numbers[name] for name in ("readers", "views", "walls", "clicks",
+                                                       "conversions")]  # fmt: skip
+                assert shown == expected, (experiment, arm)
+                assert sum(expected) > 0
+            figure = page.locator(f"figure[data-chart='experiment-{experiment}']")
+            assert figure.get_attribute("data-drawn") == "true"
     finally:
         page.context.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -280,6 +281,85 @@ def test_report_prints_the_funnel(
         ]
     else:
         assert "2027-01-05" in out and "trial-3m" in out and "50.0%" in out
+
+
+EXPERIMENT = """
+offers:
+  - {id: trial-3m, headline: Trial, url: /trial, price: 9}
+experiments:
+  - id: limit-3-vs-5
+    starts: 2027-01-01
+    ends: 2027-01-31
+    arms:
+      - {name: control, weight: 50}
+      - {name: five, weight: 50, meter: {limit: 5}}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_report_of_one_experiment(
+    real_store_config: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    import json
+    import os
+    from datetime import date
+
+    import redis
+
+    from paywall.analytics.keys import day_key, encode
+
+    real_store_config.write_text(real_store_config.read_text() + EXPERIMENT)
+    prefix = load_config(real_store_config).startup.store_prefix
+    client = redis.Redis.from_url(os.environ["PAYWALL_TEST_REDIS_URL"])
+    exp = "limit-3-vs-5"
+    client.hset(
+        day_key(prefix, date(2027, 1, 2)),
+        mapping={
+            encode(("ae", exp, "control")): 410, encode(("ae", exp, "five")): 400,
+            encode(("av", exp, "control", "walled_limit")): 700,
+            encode(("av", exp, "control", "banner")): 1300,
+            encode(("av", exp, "five", "banner")): 2000,
+            encode(("ac", exp, "control", "trial-3m")): 40,
+            encode(("ax", exp, "control", "trial-3m")): 18,
+            encode(("ax", exp, "five", "trial-3m")): 30,
+        },
+    )  # fmt: skip
+    client.close()
+    args = ["report", "--experiment", exp, "--to", "2027-01-06", "--format", fmt]
+    assert main([*args, "--config", str(real_store_config)]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        data = json.loads(out)
+        control, five = data["experiments"][exp]["control"], data["experiments"][exp]["five"]
+        assert (control["readers"], control["conversions"], control["views"]) == (410, 18, 2000)
+        assert (control["walls"], control["clicks"], control["difference"]) == (700, 40, None)
+        assert five["rate"] == 30 / 400 and five["difference"] == 30 / 400 - 18 / 410
+        assert five["low"] < five["rate"] < five["high"] and 0.05 < five["p_value"] < 0.07
+        assert five["revenue_per_1000_views"] == 30 * 9 * 1000 / 2000
+        checks = data["experiment_checks"][exp]
+        assert checks["start"] == "2027-01-01" and checks["end"] == "2027-01-06"
+        assert checks["control"] == "control" and not checks["sample_ratio_mismatch"]
+    elif fmt == "csv":
+        lines = out.splitlines()
+        assert lines[0].startswith("arm,weight,readers,views,walls,clicks,conversions,rate")
+        assert lines[1].startswith("control,50,410,2000,700,40,18,")
+    else:
+        assert "experiment limit-3-vs-5, 2027-01-01 to 2027-01-06; control: control" in out
+        assert "+3.11% [" in out and "cannot tell apart from control yet" in out
+        main(["report", "--to", "2027-01-06", "--config", str(real_store_config)])
+        whole = capsys.readouterr().out  # the whole report lists the arms too
+        assert re.search(r"limit-3-vs-5\s+five\s+400\s+30\s+7\.50%", whole), whole
+
+
+def test_report_of_an_unknown_or_future_experiment(
+    real_store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_store_config.write_text(real_store_config.read_text() + EXPERIMENT)
+    config = ["--config", str(real_store_config)]
+    assert main(["report", "--experiment", "nope", *config]) == 1
+    assert "no experiment 'nope' (limit-3-vs-5)" in capsys.readouterr().err
+    assert main(["report", "--experiment", "limit-3-vs-5", "--to", "2026-12-01", *config]) == 1
+    assert "limit-3-vs-5 starts 2027-01-01" in capsys.readouterr().err
 
 
 def test_report_needs_a_store_and_a_sane_range(

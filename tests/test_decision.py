@@ -120,3 +120,38 @@ def test_the_log_line_names_no_reader(config: Config) -> None:
     assert line == (
         "anonymous metered walled_limit prompt=subscribe audience=anonymous offers=trial-3m"
     )
+
+
+def test_an_arm_decides_with_its_own_limit_and_offers(config_file: Callable[..., Path]) -> None:
+    text = CONFIG.replace("store:\n", """\
+  - {id: annual, headline: Annual, url: /annual}
+experiments:
+  - id: limits
+    starts: 2030-01-01
+    arms:
+      - {name: control, weight: 1}
+      - {name: more, weight: 1, meter: {limit: 5}, offers: [annual]}
+store:
+""")  # fmt: skip
+    config = load_config(config_file(text))
+    experiment = config.experiments.get("limits")
+    assert experiment is not None
+    reader = next(f"r{n}" for n in range(100) if experiment.arm_of(f"r{n}").name == "more")
+    variant = config.experiments.variant(reader, False, NOW, "/articles/x", "metered")
+    assert variant is not None
+    common = {"signed_in": False, "access": "metered", "config": config, "now": NOW}
+    fourth = decide(Verdict(Outcome.COUNTED, 4, Status.NONE), variant=variant, **common)  # type: ignore[arg-type]
+    assert fourth.result is Result.BANNER and fourth.context is not None
+    assert (fourth.context.limit, fourth.context.articles_left) == (5, 1)
+    assert fourth.arms == (("limits", "more"),)
+    walled = decide(
+        Verdict(Outcome.LIMIT_USED, 5, Status.NONE),
+        variant=variant,
+        exposed=variant.arms,
+        **common,  # type: ignore[arg-type]
+    )
+    assert walled.offers == ("annual",) and walled.exposed == (("limits", "more"),)
+    plain = decide(Verdict(Outcome.LIMIT_USED, 3, Status.NONE), **common)  # type: ignore[arg-type]
+    assert plain.offers == ("trial-3m", "annual") and plain.arms == ()
+    entitled = decide(Verdict(Outcome.ENTITLED, 0, Status.NONE), variant=variant, **common)  # type: ignore[arg-type]
+    assert entitled.arms == ()  # nothing of an experiment reaches a subscriber

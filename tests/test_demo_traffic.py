@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 
 from paywall.analytics import AnalyticsReader
+from paywall.config import load_config
 from paywall.demo.app import DEMO_CONFIG
 from paywall.demo.traffic import simulate
 
@@ -73,10 +74,33 @@ async def test_the_same_seed_gives_the_same_month(tmp_path: Path, prefix: str) -
         folder = tmp_path / str(n)
         folder.mkdir()
         client = fakeredis.FakeAsyncRedis()
-        await simulate(demo_config(folder, prefix), client, end=END, days=7)
-        reports.append(await AnalyticsReader(client, prefix).report(END - timedelta(days=6), END))
+        path = demo_config(folder, prefix)
+        await simulate(path, client, end=END, days=7)
+        reader = AnalyticsReader(client, prefix)
+        reports.append(await reader.report(END - timedelta(days=6), END, load_config(path)))
     first, second = reports
     assert first.days == second.days and first.offers == second.offers
+    assert first.experiments == second.experiments  # reader ids, and so arms, are seeded too
+
+
+async def test_the_demos_experiments_fill_from_the_simulated_month(
+    store: Any, config: Path, prefix: str
+) -> None:
+    await simulate(config, store, end=END)
+    settings = load_config(config)
+    report = await AnalyticsReader(store, prefix).report(START, END, settings)
+    found = {result.id: result for result in report.experiments}
+    assert set(found) == {"annual-first", "limit-3-vs-5"}
+    for result in found.values():
+        assert result.end == END and not result.mismatch
+        for arm in result.arms:
+            assert arm.readers > 50 and arm.views > arm.readers, (result.id, arm)
+    offers = found["annual-first"]
+    assert all(arm.walls > 100 and arm.clicks > 0 for arm in offers.arms)
+    assert sum(arm.conversions for arm in offers.arms) > 0
+    assert all(arm.revenue_per_mille is not None for arm in offers.arms)  # offers have prices
+    limit = found["limit-3-vs-5"]
+    assert limit.arm("control").walls > limit.arm("five").walls  # five free articles, not three
 
 
 async def test_without_analytics_nothing_is_simulated(tmp_path: Path, prefix: str) -> None:

@@ -95,3 +95,31 @@ async def test_a_bad_ref_is_not_credited_but_the_grant_stands(
     assert await ents.status("acct-2", now=NOW) == "trial"
     assert "not credited" in caplog.text
     assert [key async for key in store.scan_iter(match=prefix + "{an:*")] == []
+
+
+async def test_a_conversion_through_an_arms_wall_is_credited_to_the_arm(
+    store: Any, prefix: str
+) -> None:
+    from datetime import date
+
+    from paywall.analytics.keys import arm_totals_key, day_key, decode
+    from paywall.analytics.refs import Ref, RefSigner
+
+    from .conftest import SECRET
+
+    shown = Ref("subscribe", "trial-3m", "news", date(2026, 11, 20), arm="limits=five,copy=b")
+    ents = Entitlements(store, prefix=prefix)
+    credited = await ents.grant(
+        "acct-1",
+        plan="trial",
+        until=NOW + timedelta(30),
+        ref=RefSigner([SECRET]).sign(shown),
+        now=NOW,
+    )
+    assert credited is not None and credited.arms == [("limits", "five"), ("copy", "b")]
+    day = {decode(k): int(v) for k, v in (await store.hgetall(day_key(prefix, NOW.date()))).items()}
+    assert (
+        day[("ax", "limits", "five", "trial-3m")] == 1 and day[("ax", "copy", "b", "trial-3m")] == 1
+    )
+    totals = {decode(k): int(v) for k, v in (await store.hgetall(arm_totals_key(prefix))).items()}
+    assert totals == {("trial-3m", "limits+copy", "five+b"): 1}  # one conversion, one series

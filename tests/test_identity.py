@@ -76,3 +76,27 @@ def test_article_id_key_survives_prepending_a_new_signing_key() -> None:
     assert article_id_key(["old"]) == article_id_key(["new", "old"])
     assert article_id_key(["new"]) != article_id_key(["old"])
     assert article_id_key(["old"]) != b"old"  # derived, not the signing key itself
+
+
+def test_a_reader_signed_in_without_a_cookie_gets_the_accounts_own_id() -> None:
+    from paywall.identity import account_reader_id
+
+    cookie = cookie_for(["new", "old"])
+    first = cookie.identify([], "acct-42")
+    again = cookie.identify([], "acct-42")  # another device, or a client keeping no cookies
+    assert first.new and first.reader.reader_id == again.reader.reader_id
+    assert first.reader.reader_id == account_reader_id(["new", "old"], "acct-42")
+    assert len(first.reader.reader_id) == 16 and first.cookie is not None
+    assert cookie.identify([], "acct-43").reader.reader_id != first.reader.reader_id
+    assert account_reader_id(["other"], "acct-42") != first.reader.reader_id  # keyed
+    assert account_reader_id(["newest", "old"], "acct-42") == first.reader.reader_id  # oldest key
+    # The cookie it sets carries that id: the next view is the same reader.
+    value = cookie.header(first.cookie).split(b";")[0].split(b"=", 1)[1]
+    assert (
+        cookie.identify(request_with(value), "acct-42").reader.reader_id == first.reader.reader_id
+    )
+
+
+def test_anonymous_ids_come_from_mint() -> None:
+    cookie = ReaderCookie(["k1"], "paywall_rid", secure=True, max_age=60, mint=lambda: "m" * 16)
+    assert cookie.identify([], None).reader.reader_id == "m" * 16

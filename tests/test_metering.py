@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.middleware.authentication import AuthenticationMiddleware
 
-from paywall import PaywallMiddleware
+from paywall import Entitlements, PaywallMiddleware
+from paywall.analytics import AnalyticsReader
 from paywall.decision import Result, Who
+from paywall.identity import account_reader_id
 from paywall.metering import Viewed, decide_view
 from paywall.names import Prompt
 from paywall.overload import Busy
 
-from .conftest import CONFIG, article_site
+from .conftest import CONFIG, SECRET, article_site, client_for
+from .overload_app import SignedInByHeader
 
 pytestmark = pytest.mark.anyio
 
@@ -152,3 +158,115 @@ async def test_store_down_open_is_a_degraded_full_article(
     viewed = await views.view("/articles/a")
     assert viewed.decision.result is Result.DEGRADED and viewed.decision.prompt is None
     assert viewed.decision.degraded and viewed.decision.label == "degraded"
+
+
+# -- experiments: which arm a view gets, who is counted as exposed --------------------------
+
+EXPERIMENT = """\
+experiments:
+  - id: limits
+    starts: 2027-01-01
+    arms:
+      - {name: control, weight: 50}
+      - {name: more, weight: 50, meter: {limit: 5, registered_limit: 8}}
+"""
+NOW = datetime(2027, 1, 5, 3, tzinfo=UTC)
+
+
+class Browser:
+    """A reader's browser on a paywall behind an authentication middleware: it keeps every
+    cookie it is given; `account` signs it in (the X-Test-Account header)."""
+
+    def __init__(self, paywall: PaywallMiddleware) -> None:
+        self.client = client_for(AuthenticationMiddleware(paywall, backend=SignedInByHeader()))
+        self.account: str | None = None
+
+    async def read(self, path: str, **headers: str) -> str:
+        if self.account is not None:
+            headers["x-test-account"] = self.account
+        page = await self.client.get(path, headers=headers)
+        found = re.findall(r"You have (\d+) free articles? left|your last free article", page.text)
+        return found[0] if found and found[0] else ("last" if found else "walled")
+
+    @property
+    def reader_id(self) -> str:
+        value = self.client.cookies["paywall_rid"]
+        return value.rsplit(".", 1)[0].split("|")[0]
+
+
+@pytest.fixture
+def paywall(store: Any, config_file: Callable[..., Path]) -> PaywallMiddleware:
+    text = CONFIG.replace("store:\n", EXPERIMENT + "analytics: {enabled: true}\nstore:\n")
+    found = PaywallMiddleware(article_site, config=config_file(text), redis=store)
+    found.clock = lambda: NOW
+    return found
+
+
+async def arm_counts(paywall: PaywallMiddleware, kind: str) -> dict[tuple[str, ...], int]:
+    await paywall.analytics.flush()
+    reader = AnalyticsReader(paywall.analytics.client, paywall.analytics.prefix)
+    counters = (await reader.counters(NOW.date(), NOW.date()))[NOW.date()]
+    return {tuple(map(str, k[1:])): n for k, n in counters.items() if k[0] == kind}
+
+
+async def test_signing_in_keeps_the_arm(paywall: PaywallMiddleware) -> None:
+    """The arm is the browser's: assigned by the reader id in its cookie, which signing in
+    keeps, so a reader of arm `more` (limit 5 anonymous, 8 signed in) stays in it."""
+    experiment = paywall.live.config.experiments.get("limits")
+    assert experiment is not None
+    seen = set()
+    for n in range(8):
+        browser = Browser(paywall)
+        assert await browser.read(f"/articles/{n}-a") in ("2", "4")  # limit 3 or 5
+        arm = experiment.arm_of(browser.reader_id).name
+        assert await browser.read(f"/articles/{n}-b") == ("1" if arm == "control" else "3")
+        browser.account = f"acct-{n}"  # two anonymous views merge into the account's meter
+        after = await browser.read(f"/articles/{n}-c")
+        assert after == ("last" if arm == "control" else "5")  # registered_limit 3 or 8
+        seen.add(arm)
+    assert seen == {"control", "more"}
+    views = await arm_counts(paywall, "av")
+    assert sum(views.values()) == 24  # every view of every reader under one arm
+
+
+async def test_a_reader_signed_in_without_a_cookie_keeps_one_arm_everywhere(
+    paywall: PaywallMiddleware,
+) -> None:
+    experiment = paywall.live.config.experiments.get("limits")
+    assert experiment is not None
+    arm = experiment.arm_of(account_reader_id([SECRET], "acct-phone")).name
+    first, second = Browser(paywall), Browser(paywall)  # a laptop and a phone, signed in
+    first.account = second.account = "acct-phone"
+    left = [await first.read("/articles/1"), await second.read("/articles/2")]
+    left.append(await first.read("/articles/3"))
+    assert left == (["2", "1", "last"] if arm == "control" else ["7", "6", "5"])
+    assert first.reader_id == second.reader_id == account_reader_id([SECRET], "acct-phone")
+
+
+async def test_a_browser_is_counted_exposed_once(paywall: PaywallMiddleware) -> None:
+    browsers = [Browser(paywall) for _ in range(6)]
+    for browser in browsers:
+        for n in range(7):  # past every limit: walls too
+            await browser.read(f"/articles/{n}")
+        browser.account = "acct-" + browser.reader_id  # signing in is no new exposure
+        await browser.read("/articles/8")
+    exposed = await arm_counts(paywall, "ae")
+    experiment = paywall.live.config.experiments.get("limits")
+    assert experiment is not None
+    arms = [experiment.arm_of(b.reader_id).name for b in browsers]
+    assert exposed == {("limits", arm): arms.count(arm) for arm in set(arms)}
+    views = await arm_counts(paywall, "av")
+    assert sum(views.values()) == 6 * 8
+
+
+async def test_entitled_readers_crawlers_and_prefetches_are_in_no_arm(
+    store: Any, paywall: PaywallMiddleware
+) -> None:
+    await Entitlements(store, paywall.store.prefix).grant(
+        "acct-paid", plan="subscription", until=NOW + timedelta(days=30)
+    )
+    subscriber = Browser(paywall)
+    subscriber.account = "acct-paid"
+    await subscriber.read("/articles/1")
+    await Browser(paywall).read("/articles/1", **{"sec-purpose": "prefetch"})
+    assert await arm_counts(paywall, "av") == {} and await arm_counts(paywall, "ae") == {}

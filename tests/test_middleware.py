@@ -644,3 +644,77 @@ async def test_a_file_sent_past_the_paywall_on_a_page_marked_premium_is_dropped(
     await paywall(scope, receive, send)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert b'data-paywall="subscribe"' in sent[1]["body"]
+
+
+ARMS = """\
+  - {id: annual, headline: Annual plan, url: /annual, audience: [anonymous]}
+experiments:
+  - id: copy
+    starts: 2027-01-01
+    arms:
+      - {name: control, weight: 1}
+      - name: short
+        weight: 1
+        offers: [annual, trial-3m]
+        templates: {subscribe: subscribe.short.html}
+        teaser_paragraphs: 1
+"""
+
+
+async def test_an_arm_changes_wording_offers_and_teaser_for_its_readers_only(
+    store: Any, config_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    from paywall.identity import ReaderCookie
+
+    from .conftest import CONFIG, SECRET
+
+    (tmp_path / "subscribe.short.html").write_text(
+        "<p>Short on time?</p>{{#offers}}<a href='{{url}}'>{{headline}}</a>{{/offers}}"
+    )
+    paywall = PaywallMiddleware(
+        article_site, config=config_file(CONFIG.replace("store:\n", ARMS + "store:\n")), redis=store
+    )
+    paywall.clock = lambda: datetime(2027, 1, 5, 3, tzinfo=UTC)
+    experiment = paywall.live.config.experiments.get("copy")
+    assert experiment is not None
+    ids = (f"reader-{n:010d}" for n in range(1000))
+    for arm in ("control", "short"):
+        reader_id = next(r for r in ids if experiment.arm_of(r).name == arm)
+        cookie = ReaderCookie([SECRET], "paywall_rid", secure=True, max_age=60).header(reader_id)
+        async with client_for(paywall) as reader:
+            reader.cookies.set("paywall_rid", cookie.decode().split(";")[0].split("=", 1)[1])
+            for n in range(3):
+                await reader.get(f"/articles/{n}")
+            wall = await reader.get("/articles/walled")
+        assert prompts(wall) == ["subscribe"]
+        if arm == "short":
+            assert "Short on time?" in wall.text and "Keep reading" not in wall.text
+            assert wall.text.index("Annual plan") < wall.text.index("Try 3 months")
+            assert ARTICLE_PARAGRAPHS[0] in wall.text and ARTICLE_PARAGRAPHS[1] not in wall.text
+        else:
+            assert "Short on time?" not in wall.text and "Annual plan" in wall.text
+            assert wall.text.index("Try 3 months") < wall.text.index("Annual plan")
+            assert ARTICLE_PARAGRAPHS[1] in wall.text and "secret-text-3" not in wall.text
+
+
+async def test_a_402_carries_the_experiment_mark_so_the_browser_is_counted_once(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    from paywall.analytics import AnalyticsReader
+
+    from .conftest import CONFIG
+
+    text = CONFIG.replace("store:\n", ARMS + "analytics: {enabled: true}\nstore:\n")
+    (config_file().parent / "subscribe.short.html").write_text("<p>Short</p>")
+    paywall = PaywallMiddleware(article_site, config=config_file(text), redis=store)
+    now = datetime(2027, 1, 5, 3, tzinfo=UTC)
+    paywall.clock = lambda: now
+    async with client_for(paywall) as reader:  # premium JSON: a 402 from the first view
+        statuses = [(await reader.get(f"/premium/{n}.json")).status_code for n in range(3)]
+        statuses += [(await reader.get(f"/articles/{n}.json")).status_code for n in range(3)]
+    assert statuses == [402, 402, 402, 200, 200, 200]
+    await paywall.analytics.flush()
+    counters = await AnalyticsReader(store, paywall.store.prefix).counters(now.date(), now.date())
+    exposed = {k: n for k, n in counters[now.date()].items() if k[0] == "ae"}
+    assert list(exposed.values()) == [1]  # six views, three of them 402s: one reader
+    await paywall.analytics.aclose()

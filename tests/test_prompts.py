@@ -365,3 +365,25 @@ def test_publication_name_is_escaped(config_file: WriteConfig, base_text: str) -
 @pytest.fixture
 def base_text(config_file: WriteConfig) -> str:
     return config_file().read_text(encoding="utf-8")
+
+
+def test_an_arm_replaces_one_prompts_template_and_keeps_the_rest(tmp_path: Path) -> None:
+    from paywall.prompts import compile_variant
+
+    base, problems = load_prompts(None, frozenset())
+    assert base is not None and problems == []
+    variant = tmp_path / "subscribe.urgent.html"
+    variant.write_text("<p>Last chance for {{publication}}</p>", encoding="utf-8")
+    errors: list[str] = []
+    nodes = compile_variant(variant, frozenset(), errors)
+    assert nodes is not None and errors == []
+    arm = base.with_templates({"subscribe": nodes})
+    context = PromptContext(0, 3, True, "The Gazette", "month", "/s", "/r", ())
+    assert "Last chance for The Gazette" in arm.render("subscribe", context)
+    assert "Last chance" not in base.render("subscribe", context)
+    assert arm.render("meter", context) == base.render("meter", context)
+    assert 'data-paywall="subscribe"' in arm.render("subscribe", context)  # same wrapper
+    # Variants may live in the templates folder beside the prompts; other names may not.
+    assert load_prompts(tmp_path, frozenset())[1] == []
+    (tmp_path / "subscrib.html").write_text("x", encoding="utf-8")
+    assert "not a prompt name" in load_prompts(tmp_path, frozenset())[1][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,16 @@ from paywall.identity import Reader, ReaderCookie
 from paywall.names import Status
 from paywall.periods import current_period
 from paywall.store import Outcome, Verdict
-from paywall.summary import Summary, SummaryCookie, binding_of, degraded, summarise
+from paywall.summary import (
+    MAX_SEEN,
+    Summary,
+    SummaryCookie,
+    binding_of,
+    degraded,
+    mark_seen,
+    summarise,
+    was_seen,
+)
 
 from .conftest import CONFIG, article_site, client_for
 from .overload_app import SignedInByHeader
@@ -137,6 +147,35 @@ def test_an_old_key_still_verifies_and_asks_to_be_re_signed() -> None:
     summary = summary_of(Outcome.COUNTED, 1)
     value = value_of(old.header(summary))
     assert rotated.read(cookie_header("paywall_rid_s", value)) == (summary, False)
+
+
+# --- experiment marks ----------------------------------------------------------------------
+
+
+def test_experiment_marks_ride_along_and_are_kept_by_every_verdict() -> None:
+    marked = summarise(Verdict(Outcome.COUNTED, 1, Status.NONE), ANON, PERIOD, 3, None, "AAAAAA")
+    assert marked.seen == "AAAAAA" and marked.payload().endswith(".0.AAAAAA")
+    for outcome in Outcome:  # a new verdict keeps the marks, even after signing in
+        again = summarise(Verdict(outcome, 2, Status.NONE), ACCOUNT, PERIOD, 3, marked)
+        assert again.seen == "AAAAAA"
+    assert summary_of(Outcome.COUNTED, 1).payload().count(".") == 4  # no marks: as before
+
+
+def test_marks_are_whole_tokens_and_the_oldest_go_first() -> None:
+    seen = mark_seen("", ["abcdef", "ghijkl"])
+    assert was_seen(seen, "abcdef") and was_seen(seen, "ghijkl")
+    assert not was_seen(seen, "cdefgh")  # straddling two tokens is no token
+    full = mark_seen("", (f"tok{n:03d}" for n in range(MAX_SEEN + 3)))
+    assert len(full) == MAX_SEEN * 6 and not was_seen(full, "tok000") and was_seen(full, "tok014")
+
+
+def test_a_cookie_with_marks_round_trips_within_its_size() -> None:
+    cookies = SummaryCookie(["new-key"], "paywall_rid", secure=True, max_age=60)
+    full = replace(summary_of(Outcome.LIMIT_USED, 999_999), seen="Zz0_-9" * MAX_SEEN)
+    value = value_of(cookies.header(full))
+    assert len(value) <= 256 and cookies.read(cookie_header("paywall_rid_s", value)) == (full, True)
+    payload, _, signature = value.rpartition(".")
+    assert cookies.read(cookie_header("paywall_rid_s", payload + "x." + signature))[0] is None
 
 
 # --- through the middleware -----------------------------------------------------------------

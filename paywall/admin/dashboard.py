@@ -37,6 +37,7 @@ from .auth import (
     login_nonce_ok,
     same_origin,
 )
+from .experiments import experiments_page
 from .responses import (
     STATIC_TYPES,
     UPLOT_VERSION,
@@ -283,8 +284,15 @@ class AdminDashboard:
             "store": lambda: _with_report(reader, start, end, pages.store_page),
             "meter": lambda: self._meter(config, end),
             "config": lambda: self._config(config, start, end),
+            "experiments": lambda: self._experiments(config, start, end),
         }
         return await builders[slug]()
+
+    async def _experiments(self, config: Config, start: date, end: date) -> pages.Page:
+        """Each experiment of the config as of `end`, counted from its own first day, drawn
+        from `start` (or that first day, if later)."""
+        report = await self.reader.report(end, end, config)
+        return experiments_page(report.experiments, start)
 
     async def _meter(self, config: Config, day: date) -> pages.Page:
         usages = [
@@ -332,11 +340,10 @@ def choose_range(query: dict[str, str], today: date, retention_days: int) -> tup
 
 def range_form(action: str, start: date, end: date, slug: str) -> str:
     """The date range picker (a plain GET form) with shortcuts."""
-    what = (
-        f"Meter usage in the period holding {end}"
-        if slug == "meter"
-        else f"Showing {start} to {end}"
-    )
+    what = {
+        "meter": f"Meter usage in the period holding {end}",
+        "experiments": f"Each experiment counted from its first day to {end}; drawn from {start}",
+    }.get(slug, f"Showing {start} to {end}")
     links = []
     for n in (7, 30, 90):
         first = end - timedelta(days=n - 1)

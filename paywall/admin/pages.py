@@ -37,6 +37,7 @@ PAGES: tuple[Section, ...] = (
     Section("meter", "Meter"),
     Section("store", "Store health"),
     Section("config", "Config history"),
+    Section("experiments", "Experiments"),
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from redis.exceptions import RedisError
 
 from ..yamlsource import ConfigError
-from .formats import FORMATS, render
+from .formats import FORMATS, render, render_experiment
 from .refs import Ref
 from .report import AnalyticsReader
 
@@ -27,6 +27,12 @@ def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--to", dest="end", help="last day, YYYY-MM-DD (default: today in meter.timezone)"
     )
     report.add_argument("--format", choices=FORMATS, default="table")
+    report.add_argument(
+        "--experiment",
+        metavar="ID",
+        help="that experiment's report by arm, from its first day to --to (default: its last"
+        " day, or today)",
+    )
 
 
 def credit_line(credited: Ref | None) -> str:
@@ -54,18 +60,35 @@ async def report_command(parser: argparse.ArgumentParser, args: argparse.Namespa
         )
         return 1
     today = datetime.now(UTC).astimezone(config.timezone).date()
-    end = _day(parser, "--to", args.end) or today
-    start = _day(parser, "--from", args.start) or end - timedelta(days=DEFAULT_DAYS - 1)
+    experiment = None
+    if args.experiment is not None:
+        experiment = config.experiments.get(args.experiment)
+        if experiment is None:
+            known = ", ".join(e.id for e in config.experiments.all) or "none"
+            print(f"paywall report: no experiment {args.experiment!r} ({known})", file=sys.stderr)
+            return 1
+    end = _day(parser, "--to", args.end) or (experiment.last_day(today) if experiment else today)
+    start = _day(parser, "--from", args.start) or (
+        min(experiment.starts, end) if experiment else end - timedelta(days=DEFAULT_DAYS - 1)
+    )
     if end < start:
         parser.error(f"--to {end} is before --from {start}")
     client = connect(config.startup.store_url, timeout=5.0)
     try:
-        report = await AnalyticsReader(client, config.startup.store_prefix).report(start, end)
+        reader = AnalyticsReader(client, config.startup.store_prefix)
+        report = await reader.report(start, end, config)
     except RedisError as exc:
         print(f"paywall report: store error: {exc}", file=sys.stderr)
         return 1
     finally:
         await client.aclose()
+    if experiment is not None:
+        result = next((e for e in report.experiments if e.id == experiment.id), None)
+        if result is None:
+            print(f"paywall report: {experiment.id} starts {experiment.starts}", file=sys.stderr)
+            return 1
+        print(render_experiment(result, args.format), end="" if args.format != "json" else "\n")
+        return 0
     print(render(report, args.format), end="" if args.format != "json" else "\n")
     return 0
 

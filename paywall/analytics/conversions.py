@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, tzinfo
 from typing import Any
 
-from .keys import Kind, day_key, encode, expires_at, totals_key
+from .keys import Kind, arm_totals_key, day_key, encode, expires_at, totals_key
 from .refs import Ref
 
 
@@ -24,4 +24,10 @@ async def record_conversion(
     pipe.hincrby(key, encode((Kind.CONVERSION, ref.offer, ref.prompt, ref.section)), 1)
     pipe.expireat(key, expires_at(day, zone, retention_days))
     pipe.hincrby(totals_key(prefix), ref.offer, 1)
+    arms = ref.arms  # the experiment arms whose wall it came from
+    for experiment, arm in arms:
+        pipe.hincrby(key, encode((Kind.ARM_CONVERSION, experiment, arm, ref.offer)), 1)
+    if arms:
+        labels = ("+".join(e for e, _ in arms), "+".join(a for _, a in arms))
+        pipe.hincrby(arm_totals_key(prefix), encode((ref.offer, *labels)), 1)
     await pipe.execute()

@@ -33,6 +33,10 @@ class Kind(StrEnum):
     STORE_CALL = "s"  # [s, bucket's upper bound in ms, as text; "+Inf" last]: store calls
     STORE_ERROR = "se"  # [se]: store calls that failed
     BREAKER_OPENED = "so"  # [so]: times a worker's circuit breaker opened
+    ARM_VIEW = "av"  # [av, experiment, arm, outcome]: views an experiment arm decided
+    EXPOSED = "ae"  # [ae, experiment, arm]: browsers meeting the arm for the first time
+    ARM_CLICK = "ac"  # [ac, experiment, arm, offer]: offer clicks from the arm's walls
+    ARM_CONVERSION = "ax"  # [ax, experiment, arm, offer]: conversions credited to the arm
 
 
 # Store latency buckets (upper bounds, milliseconds); the last catches everything slower.
@@ -51,6 +55,11 @@ def day_key(prefix: str, day: date) -> str:
 def totals_key(prefix: str) -> str:
     """All-time conversions by offer (what `paywall_conversions_total` reports)."""
     return f"{prefix}{{an:totals}}"
+
+
+def arm_totals_key(prefix: str) -> str:
+    """All-time conversions by offer and experiment arms (Prometheus), beside the totals."""
+    return f"{prefix}{{an:totals}}:arms"
 
 
 def history_key(prefix: str) -> str:

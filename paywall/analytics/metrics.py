@@ -32,7 +32,7 @@ from prometheus_client import values as prometheus_values
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from .keys import LATENCY_BUCKETS_MS, totals_key
+from .keys import LATENCY_BUCKETS_MS, arm_totals_key, decode, totals_key
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -79,18 +79,38 @@ def sweep(base: Path) -> None:
 
 
 class _Conversions:
-    """A collector for the conversions read from the store just before a scrape."""
+    """A collector for the conversions read from the store just before a scrape: one series
+    per offer and experiment arms (empty when none), so that their sum is every conversion."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
+        self.counts: dict[tuple[str, str, str], int] = {}
 
     def collect(self) -> Iterable[Metric]:
         family = CounterMetricFamily(
-            "paywall_conversions", "Conversions credited to an offer (store-wide)", labels=["offer"]
+            "paywall_conversions",
+            "Conversions credited to an offer (store-wide)",
+            labels=["offer", "experiment", "arm"],
         )
-        for offer, count in sorted(self.counts.items()):
-            family.add_metric([offer], count)
+        for labels, count in sorted(self.counts.items()):
+            family.add_metric(list(labels), count)
         yield family
+
+
+def conversion_counts(
+    totals: dict[Any, Any], arms: dict[Any, Any]
+) -> dict[tuple[str, str, str], int]:
+    """Series of `paywall_conversions_total` from the all-time totals by offer and those by
+    offer and arms (fields `[offer, experiments, arms]`, experiments joined by "+")."""
+    counts = {(_text(offer), "", ""): int(count) for offer, count in (totals or {}).items()}
+    for raw, count in (arms or {}).items():
+        labels = decode(raw)
+        if labels is None or len(labels) != 3:
+            continue
+        offer, experiment, arm = (str(label) for label in labels)
+        counts[(offer, experiment, arm)] = int(count)
+        plain = counts.get((offer, "", ""), 0) - int(count)
+        counts[(offer, "", "")] = max(plain, 0)
+    return {labels: count for labels, count in counts.items() if count or not labels[1]}
 
 
 class PrometheusMetrics:
@@ -107,7 +127,10 @@ class PrometheusMetrics:
         self.registry = CollectorRegistry() if self.directory is None else None
         self._conversions = _Conversions()
         self._views = Counter(
-            "paywall_views", "Decided views", ["outcome", "prompt"], registry=self.registry
+            "paywall_views",
+            "Decided views (experiment and arm: the view's experiment arms, '+'-joined)",
+            ["outcome", "prompt", "experiment", "arm"],
+            registry=self.registry,
         )
         self._impressions = Counter(
             "paywall_offer_impressions", "Offers shown", ["offer"], registry=self.registry
@@ -144,18 +167,19 @@ class PrometheusMetrics:
             registry=self.registry,
         )
         self._hash = ""
-        self._view_children: dict[tuple[str, str], Any] = {}
+        self._view_children: dict[tuple[str, str, str, str], Any] = {}
         self._offer_children: dict[str, tuple[Any, Any]] = {}
         if self.registry is not None:
             self.registry.register(self._conversions)
 
     # -- called by the recorder --
 
-    def view(self, outcome: str, prompt: str) -> None:
-        child = self._view_children.get((outcome, prompt))
+    def view(self, outcome: str, prompt: str, experiment: str = "", arm: str = "") -> None:
+        key = (outcome, prompt, experiment, arm)
+        child = self._view_children.get(key)
         if child is None:
-            child = self._view_children[(outcome, prompt)] = self._views.labels(
-                outcome, prompt or NO_PROMPT
+            child = self._view_children[key] = self._views.labels(
+                outcome, prompt or NO_PROMPT, experiment, arm
             )
         child.inc()
 
@@ -197,8 +221,10 @@ class PrometheusMetrics:
 
     async def exposition(self, client: Any, prefix: str) -> bytes:
         """The text format, every worker of the host summed; conversions read from `client`."""
-        raw = await client.hgetall(totals_key(prefix))
-        counts = {_text(offer): int(count) for offer, count in (raw or {}).items()}
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(totals_key(prefix))
+        pipe.hgetall(arm_totals_key(prefix))
+        counts = conversion_counts(*await pipe.execute())
         if self.registry is not None:
             self._conversions.counts = counts
             return generate_latest(self.registry)

@@ -42,7 +42,7 @@ _BOUNDS_MS = tuple(b for b in LATENCY_BUCKETS_MS[:-1])
 class Metrics(Protocol):
     """What the recorder tells Prometheus (metrics.py), when `metrics.enabled`."""
 
-    def view(self, outcome: str, prompt: str) -> None: ...
+    def view(self, outcome: str, prompt: str, experiment: str = "", arm: str = "") -> None: ...
 
     def impression(self, offer: str) -> None: ...
 
@@ -103,8 +103,14 @@ class Recorder:
         if decision.result in _COUNTED and context is not None and not decision.degraded:
             reached = (Kind.REACHED, decision.who, context.limit - context.articles_left)
             bucket[reached] = bucket.get(reached, 0) + 1
+        variant = decision.variant
+        if variant is not None:
+            _count_arms(bucket, decision, label)
         if self.metrics is not None:
-            self.metrics.view(label, prompt)
+            if variant is None:
+                self.metrics.view(label, prompt)
+            else:
+                self.metrics.view(label, prompt, variant.experiment_label, variant.arm_label)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return section
@@ -125,13 +131,14 @@ class Recorder:
             bucket[key] = bucket.get(key, 0) + 1
             if self.metrics is not None:
                 self.metrics.impression(offer_id)
-        linked_key = (prompt, section, context.key)
+        arm = decision.variant.ref if decision.variant is not None else ""
+        linked_key = (prompt, section, context.key, arm)
         linked = self._linked.get(linked_key)
         if linked is None:
             if len(self._linked) >= _SECTION_CACHE:
                 self._linked.clear()
             offers = tuple(
-                {**offer, CLICK_URL: self._link(prompt, str(offer["id"]), section)}
+                {**offer, CLICK_URL: self._link(prompt, str(offer["id"]), section, arm)}
                 for offer in context.offers
             )
             linked = self._linked[linked_key] = replace(context, offers=offers)
@@ -164,6 +171,9 @@ class Recorder:
         bucket = self._today()
         key = (Kind.CLICK, ref.offer, ref.prompt, ref.section)
         bucket[key] = bucket.get(key, 0) + 1
+        for experiment, arm in ref.arms:
+            key = (Kind.ARM_CLICK, experiment, arm, ref.offer)
+            bucket[key] = bucket.get(key, 0) + 1
         if self.metrics is not None:
             self.metrics.click(ref.offer)
         self.start()
@@ -277,6 +287,18 @@ class Recorder:
         section = self._sections[(path, access)] = config.section_for(path, access)
         return section
 
-    def _link(self, prompt: str, offer_id: str, section: str) -> str:
-        ref = self.refs.sign(Ref(prompt, offer_id, section, self._day))
+    def _link(self, prompt: str, offer_id: str, section: str, arm: str) -> str:
+        ref = self.refs.sign(Ref(prompt, offer_id, section, self._day, arm))
         return f"{self.settings.prefix}/o/{quote(offer_id, safe='')}?r={ref}"
+
+
+def _count_arms(bucket: dict[Field, int], decision: Decision, outcome: str) -> None:
+    """A view decided by experiment arms: counted for each, and, for arms this browser meets
+    for the first time, as an exposure."""
+    key: Field
+    for experiment, arm in decision.arms:
+        key = (Kind.ARM_VIEW, experiment, arm, outcome)
+        bucket[key] = bucket.get(key, 0) + 1
+    for experiment, arm in decision.exposed:
+        key = (Kind.EXPOSED, experiment, arm)
+        bucket[key] = bucket.get(key, 0) + 1

@@ -28,6 +28,12 @@ class Ref:
     day: date  # when the prompt was shown, in meter.timezone
     arm: str = ""  # an experiment's arm, when there is one
 
+    @property
+    def arms(self) -> list[tuple[str, str]]:
+        """(experiment, arm) pairs of `arm` ("id=arm,id=arm": a view may be in several)."""
+        pairs = (item.partition("=") for item in self.arm.split(",") if item)
+        return [(experiment, arm) for experiment, _, arm in pairs if experiment and arm]
+
     def payload(self) -> list[str]:
         day = self.day.strftime("%Y%m%d")
         fields = [self.prompt, self.offer, self.section, day]

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from ..periods import PeriodName
 from ..settings import DEFAULT_PREFIX, Config
+from .experiments import ExperimentResult, experiment_results
 from .history import ConfigChange, read_history
 from .keys import LATENCY_BUCKETS_MS, Field, Kind, day_key, days, decode
 from .usage import MeterUsage, period_days
@@ -28,6 +29,16 @@ from .usage import MeterUsage, period_days
 WALL_OUTCOMES = frozenset({"walled_limit", "walled_premium", "register_wall"})
 LIMIT_WALLS = frozenset({"walled_limit", "register_wall"})  # walls of a used-up meter
 Counters = Mapping[Field, int]
+
+
+def prices_of(config: Config | None) -> dict[str, float]:
+    """Each offer's `price` (an extra offer key, a number), for revenue per thousand views."""
+    found = {}
+    for offer in config.offers if config is not None else ():
+        price = offer.context.get("price")
+        if isinstance(price, int | float) and not isinstance(price, bool) and price > 0:
+            found[offer.id] = float(price)
+    return found
 
 
 def rate(part: int, whole: int) -> float:
@@ -135,13 +146,16 @@ class Report:
     prompts: tuple[Slice, ...]
     offers: tuple[OfferStats, ...]
     store: tuple[StoreDay, ...]
+    experiments: tuple[ExperimentResult, ...] = ()  # each as of `end`, from its own start
 
     def offer(self, offer_id: str) -> OfferStats:
         return next((o for o in self.offers if o.offer == offer_id), OfferStats(offer_id))
 
     def to_json(self) -> dict[str, Any]:
-        """The shape `paywall report --format json` prints (contract section 8)."""
-        return {
+        """The shape `paywall report --format json` prints (contract section 8), plus
+        `experiment_checks` (each experiment's days, control, sample-ratio check) when the
+        config has experiments."""
+        found = {
             "days": [
                 {
                     "date": day.day.isoformat(),
@@ -162,8 +176,13 @@ class Report:
                 }
                 for offer in self.offers
             },
-            "experiments": {},
+            "experiments": {
+                e.id: {arm.name: arm.to_json() for arm in e.arms} for e in self.experiments
+            },
         }
+        if self.experiments:
+            found["experiment_checks"] = {e.id: e.checks() for e in self.experiments}
+        return found
 
 
 class _Tally:
@@ -306,11 +325,20 @@ class AnalyticsReader:
             found[day] = counts
         return found
 
-    async def report(self, start: date, end: date) -> Report:
-        """The funnel and its breakdowns from `start` to `end`, both included."""
+    async def report(self, start: date, end: date, config: Config | None = None) -> Report:
+        """The funnel and its breakdowns from `start` to `end`, both included; with
+        `config`, its experiments as of `end` too (each from its own first day, so the
+        counts may reach back before `start`)."""
         if end < start:
             raise ValueError(f"the range ends ({end}) before it starts ({start})")
-        return build_report(start, end, await self.counters(start, end))
+        tested = config.experiments.all if config is not None else ()
+        first = min([start, *(e.starts for e in tested)])
+        counters = await self.counters(first, end)
+        report = build_report(start, end, {day: counters[day] for day in days(start, end)})
+        if not tested:
+            return report
+        results = experiment_results(counters, end, tested, prices_of(config))
+        return replace(report, experiments=results)
 
     async def meter_usage(
         self, *, period: PeriodName, today: date, limit: int, who: str = "anonymous"

@@ -13,6 +13,7 @@ store is unreachable for ninety minutes, so store health has something to show.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import re
@@ -105,6 +106,8 @@ async def simulate(
     paywall = PaywallMiddleware(build_site(config.publication), config_path, redis=flaky)
     run = _Run(paywall, flaky, Entitlements.for_config(client, config), config, random.Random(seed))
     paywall.clock = lambda: run.now
+    ids = random.Random(seed + 1)  # reader ids from the seed too: the same arms every run
+    paywall.new_reader_id = lambda: base64.urlsafe_b64encode(ids.randbytes(12)).decode()
     paywall.analytics.metrics = None  # Prometheus counts what happens live, not this past
     paywall.store.breaker.clock = lambda: run.now.timestamp()  # the breaker's time is ours too
     run.now = _at(config, first, 0)
@@ -185,7 +188,10 @@ async def _day(run: _Run, day: date, outage: bool) -> None:
 async def _visit(run: _Run, reader: Reader) -> None:
     rng = run.rng
     count = 1 + min(int(rng.expovariate(1 / max(reader.appetite - 1, 0.1))), 9)
+    day = run.now.astimezone(run.config.timezone).date()
     for _ in range(count):
+        if run.now.astimezone(run.config.timezone).date() != day:
+            return  # past midnight: the simulated days end at the last one
         article = _pick(rng)
         if rng.random() < 0.04:  # the browser prefetches a link first: refused, not counted
             await _get(run, reader, article.path, {"Sec-Purpose": "prefetch"})
@@ -203,7 +209,7 @@ async def _after_wall(run: _Run, reader: Reader, page: str) -> bool:
     prefix = re.escape(run.config.analytics.prefix)
     links = [unescape(link) for link in re.findall(f'href="({prefix}/o/[^"]+)"', page)]
     if links and rng.random() < reader.clicks:
-        link = rng.choice(links)
+        link = links[0] if rng.random() < 0.5 else rng.choice(links)  # the first offer draws
         answer = await _get(run, reader, link)
         ref = parse_qs(urlsplit(answer.headers.get("location", "")).query).get("paywall_ref")
         if ref and rng.random() < reader.converts:

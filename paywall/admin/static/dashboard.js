@@ -1,8 +1,9 @@
 /* The paywall dashboard's charts: each <figure class="chart" data-chart="ID"> is drawn
    with uPlot from the spec of that id in the page's JSON island (#paywall-charts).
    X axes are categories (days, sections, offers, limits); the spec says line or bars,
-   the unit of the y axis, a log scale, and a category to mark. No inline script: the
-   page's Content-Security-Policy allows only this file and uPlot. */
+   the unit of the y axis, a log scale, a category to mark, and intervals to draw as
+   bands. No inline script: the page's Content-Security-Policy allows only this file
+   and uPlot. */
 (function () {
   "use strict";
 
@@ -163,13 +164,64 @@
             return v == null ? "" : spec.labels[v];
           },
         },
-      ].concat(
-        spec.series.map(function (s, i) {
-          return seriesOptions(spec, s, i);
-        })
-      ),
+      ]
+        .concat(
+          spec.series.map(function (s, i) {
+            return seriesOptions(spec, s, i);
+          })
+        )
+        .concat(bandSeries(spec)),
+      bands: bands(spec),
       hooks: spec.marker == null ? {} : { draw: [markerHook(spec.marker)] },
     };
+  }
+
+  // A series with a "band" ({low, high}: an interval per x) gets two thin series after
+  // all the others, and the area between them filled in its colour.
+  function banded(spec) {
+    return spec.series.filter(function (s) {
+      return s.band;
+    });
+  }
+
+  function bandSeries(spec) {
+    var found = [];
+    banded(spec).forEach(function (s) {
+      ["high", "low"].forEach(function (edge) {
+        found.push({
+          label: s.label + " (95 % " + edge + ")",
+          stroke: alpha(s.color, 0.45),
+          width: 1,
+          points: { show: false },
+          value: function (u, v) {
+            return format(v, spec.unit);
+          },
+        });
+      });
+    });
+    return found;
+  }
+
+  function bands(spec) {
+    var first = spec.series.length + 1;
+    return banded(spec).map(function (s, k) {
+      return { series: [first + 2 * k, first + 2 * k + 1], fill: alpha(s.color, 0.15) };
+    });
+  }
+
+  function hideBandLegends(chart, spec) {
+    var rows = chart.root.querySelectorAll(".u-legend .u-series");
+    for (var i = spec.series.length + 1; i < rows.length; i++) {
+      rows[i].classList.add("paywall-band");
+    }
+  }
+
+  function bandData(spec) {
+    var found = [];
+    banded(spec).forEach(function (s) {
+      found.push(s.band.high, s.band.low);
+    });
+    return found;
   }
 
   function draw(figure, spec) {
@@ -178,11 +230,13 @@
       spec.labels.map(function (_, i) {
         return i;
       }),
-    ].concat(
-      spec.series.map(function (s) {
-        return s.values;
-      })
-    );
+    ]
+      .concat(
+        spec.series.map(function (s) {
+          return s.values;
+        })
+      )
+      .concat(bandData(spec));
     var width = Math.max(plot.clientWidth, 240);
     var chart = new uPlot(options(spec, width), data, plot);
     var slant = slanted(spec, width);
@@ -194,6 +248,7 @@
         }
       });
     });
+    hideBandLegends(chart, spec);
     figure.dataset.points = String(points);
     figure.dataset.drawn = "true";
     if (typeof ResizeObserver !== "undefined") {
@@ -207,6 +262,7 @@
           slant = !slant;
           chart.destroy();
           chart = new uPlot(options(spec, now), data, plot);
+          hideBandLegends(chart, spec);
         } else {
           chart.setSize({ width: now, height: chartHeight() });
         }
