@@ -60,9 +60,11 @@ class Endpoints:
     def wants(self, config: Config, path: str) -> bool:
         """Whether `path` is one of ours under this config (cheap: checked per request)."""
         settings = config.analytics
+        if not path.startswith(settings.prefix):  # every other path: one comparison
+            return False
         if self.admin.wants(settings, path) or self.payments.wants(config, path):
             return True
-        if not settings.serves or not path.startswith(settings.prefix):
+        if not settings.serves:
             return False
         rest = path[len(settings.prefix) :]
         if rest == "/metrics":
