@@ -80,20 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _entitlement_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import load_shared_store_config
     from .connection import connect
 
+    needs = "entitlements need a shared Redis (the embedded store lives inside one process)"
     try:
-        config = load_config(args.config)
+        config = load_shared_store_config(args.config, args.command, needs)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 1
-    if not config.startup.store_url:
-        print(
-            f"paywall {args.command}: {args.config} has no store.url; entitlements need a"
-            " shared Redis (the embedded store lives inside one process)",
-            file=sys.stderr,
-        )
         return 1
     client = connect(config.startup.store_url, timeout=5.0)
     entitlements = Entitlements.for_config(client, config)

@@ -30,6 +30,15 @@ def load_config(path: str | Path) -> Config:
     return config
 
 
+def load_shared_store_config(path: str | Path, command: str, needs: str) -> Config:
+    """`load_config` for the command `paywall COMMAND`, which works on the shared store;
+    raises ConfigError when the config has no `store.url` (`needs` says what lives there)."""
+    config = load_config(path)
+    if not config.startup.store_url:
+        raise ConfigError([f"paywall {command}: {path} has no store.url; {needs}"])
+    return config
+
+
 class LiveConfig:
     """The current config, re-read within a second or two of ops editing the file or templates.
 

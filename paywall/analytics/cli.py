@@ -45,19 +45,13 @@ def credit_line(credited: Ref | None) -> str:
 
 
 async def report_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from ..config import load_config
+    from ..config import load_shared_store_config
     from ..connection import connect
 
     try:
-        config = load_config(args.config)
+        config = load_shared_store_config(args.config, "report", "analytics live in a shared Redis")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 1
-    if not config.startup.store_url:
-        print(
-            f"paywall report: {args.config} has no store.url; analytics live in a shared Redis",
-            file=sys.stderr,
-        )
         return 1
     today = datetime.now(UTC).astimezone(config.timezone).date()
     experiment = None
