@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from .analytics.cli import add_report_command, credit_line, report_command
 from .entitlements import PLANS, Entitlements, status_of
 from .experiments.cli import add_arm_command, arm_command, check_against
+from .sharing.cli import add_preview_command, preview_command
 from .yamlsource import ConfigError
 
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 help="the paywall_ref the reader arrived with: counts a conversion for its offer",
             )
     add_report_command(commands)
+    add_preview_command(commands)
 
     args = parser.parse_args(argv)
     if args.command == "report":
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.config, args.against)
     if args.command == "arm":
         return arm_command(args)
+    if args.command == "preview-url":
+        return preview_command(parser, args)
     if args.command == "demo":
         return _demo(args.host, args.port, args.config, args.simulate)
     return asyncio.run(_entitlement_command(parser, args))

@@ -15,6 +15,7 @@ from .experiments.assign import Variant
 from .names import Audience, Prompt
 from .prompts import PromptContext
 from .settings import Access, Config
+from .sharing.gifts import GIFT_PATH
 from .store import Outcome, Verdict
 
 
@@ -37,6 +38,8 @@ class Result(StrEnum):
     CRAWLER = "crawler"
     PREFETCH = "prefetch"
     DEGRADED = "degraded"  # the store could not answer and the article was read open
+    GIFT = "gift"  # read in full through a subscriber's gift link, not counted
+    REFERRAL = "referral"  # read in full, free, as a referral rule allows: not counted
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Decision:
     degraded: bool = False  # decided without the store (its summary, or on_store_error)
     variant: Variant | None = None  # the experiment arms that decided it, if any
     exposed: tuple[tuple[str, str], ...] = ()  # (experiment, arm) this browser meets first
+    preview: bool = False  # an editor's signed preview: shown, never counted or metered
 
     @property
     def arms(self) -> tuple[tuple[str, str], ...]:
@@ -71,15 +75,17 @@ class Decision:
     @property
     def offers(self) -> tuple[str, ...]:
         """Ids of the offers the prompt shows."""
-        return self.context.offer_ids if self.context is not None and self.walled else ()
+        shown = self.prompt is not None and self.prompt.shows_offers
+        return self.context.offer_ids if self.context is not None and shown else ()
 
     def describe(self) -> str:
         """One log line's worth: no reader id, no address."""
         prompt = self.prompt.value if self.prompt else "-"
         audience = self.audience.value if self.audience else "-"
         offers = ",".join(self.offers) or "-"
+        flags = (" degraded" if self.degraded else "") + (" preview" if self.preview else "")
         return (
-            f"{self.who} {self.access} {self.result}{' degraded' if self.degraded else ''}"
+            f"{self.who} {self.access} {self.result}{flags}"
             f" prompt={prompt} audience={audience} offers={offers}"
         )
 
@@ -110,13 +116,17 @@ def decide(
         )
     if outcome is Outcome.ENTITLED:
         return Decision(who, access, Result.ENTITLED, degraded=degraded)
+    if outcome is Outcome.REFERRAL:
+        return Decision(
+            who, access, Result.REFERRAL, degraded=degraded, variant=variant, exposed=exposed
+        )
     limit = config.limit_for(signed_in)
     if variant is not None:
         limit = variant.limit_for(signed_in, limit)
     left = max(limit - verdict.views, 0)
     audience = Audience.of(signed_in, verdict.status)
     used = outcome is Outcome.LIMIT_USED
-    context = _context(config, left, limit, used, audience, now, variant)
+    context = context_for(config, left, limit, used, audience, now, variant)
     if outcome is Outcome.COUNTED:
         prompt, result = (
             (Prompt.METER, Result.BANNER) if left >= 1 else (Prompt.LAST_FREE, Result.LAST_FREE)
@@ -130,7 +140,56 @@ def decide(
     return Decision(who, access, result, prompt, audience, context, degraded, variant, exposed)
 
 
-def _context(
+def gifted(
+    verdict: Verdict,
+    *,
+    signed_in: bool,
+    access: Access,
+    config: Config,
+    now: datetime,
+    degraded: bool = False,
+) -> Decision:
+    """A view opened by a gift link: the article in full under the `gifted` banner, with the
+    offers for the reader's audience (an entitled reader needs no gift: read as entitled)."""
+    who = who_is(signed_in)
+    if verdict.outcome is Outcome.ENTITLED:
+        return Decision(who, access, Result.ENTITLED, degraded=degraded)
+    audience = Audience.of(signed_in, verdict.status)
+    limit = config.limit_for(signed_in)
+    context = context_for(config, limit, limit, False, audience, now, None)
+    return Decision(who, access, Result.GIFT, Prompt.GIFTED, audience, context, degraded)
+
+
+def gift_control(decision: Decision, config: Config, given: int, article_path: str) -> Decision:
+    """An entitled reader's view, with the gift control (gift.html): the gifts left this
+    period after `given`, and where to ask for a link to `article_path`."""
+    gifts = config.sharing.gifts
+    context = PromptContext(
+        articles_left=0,
+        limit=config.limit,
+        limit_used=False,
+        publication=config.publication,
+        period=config.period,
+        subscribe_url=config.subscribe_url,
+        register_url=config.register_url,
+        offers=(),
+        gifts_left=max(gifts.per_period - given, 0),
+        gift_valid_days=gifts.valid_days,
+        gift_url=config.analytics.prefix + GIFT_PATH,
+        article_path=article_path,
+    )
+    return Decision(
+        decision.who,
+        decision.access,
+        Result.ENTITLED,
+        Prompt.GIFT,
+        None,
+        context,
+        decision.degraded,
+    )
+
+
+def context_for(
     config: Config,
     left: int,
     limit: int,

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from urllib.parse import quote
 
 from starlette.types import Scope
 
 from . import routing
 from .crawlers import CrawlerVerifier
 from .deadline import hard_cap
-from .decision import Decision, Result, Who, decide, who_is
+from .decision import Decision, Result, Who, decide, gift_control, gifted, who_is
 from .exchange import client_network_of, header
 from .experiments.assign import Variant
 from .identity import Identified, ReaderCookie, account_of
@@ -28,7 +29,10 @@ from .overload import Busy, InFlight
 from .periods import Period, current_period
 from .rewrite import CutOptions, PageCuts
 from .settings import Access, Config
-from .store import MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
+from .sharing.gifts import GiftTokens, gift_token
+from .sharing.previews import preview_token, previewed
+from .sharing.referrals import referral_of
+from .store import NO_EXTRAS, Extras, MeterStore, Outcome, StoreError, StoreOverloaded, Verdict
 from .summary import Summary, SummaryCookie, degraded, mark_seen, summarise, was_seen
 
 logger = logging.getLogger("paywall")
@@ -45,6 +49,7 @@ class Tools:
     in_flight: InFlight
     pages: PageCuts
     clock: Callable[[], datetime]
+    gifts: GiftTokens
     cut_options: dict[tuple[bool, bool, int], CutOptions] = field(default_factory=dict)
 
 
@@ -63,6 +68,15 @@ async def decide_view(
     for a method other than GET: walled like a premium page). Raises Busy (429/503) when
     the reader or the process has too many views in flight, or we were too slow to hear
     Redis."""
+    article = routing.article_key(scope, config.article_query)
+    now = tools.clock()
+    query: bytes = scope.get("query_string") or b""
+    if query:  # an editor's preview, or a gift link
+        token = preview_token(query)
+        if token is not None:
+            shown = previewed(config, token, article, article_path(scope, config), access, now)
+            if shown is not None:  # no store, no cookie
+                return Viewed(shown, None)
     client = scope.get("client")
     crawler = await tools.crawlers.verify(
         config.crawlers, header(scope, b"user-agent"), client[0] if client else None
@@ -71,27 +85,77 @@ async def decide_view(
         return Viewed(Decision(Who.CRAWLER, access, Result.CRAWLER), None)
     identified = tools.cookies.identify(scope["headers"], account_of(scope))
     signed_in = identified.reader.account is not None
-    now = tools.clock()
-    metered_as: Access = access if count else "premium"
+    gift = count and query and config.sharing.gifts.enabled and _gift_opens(tools, query, article)
+    metered_as: Access = access if count and not gift else "premium"
     arms = None  # an experiment's arms: assigned by the browser's reader id, signed in or not
-    if config.experiments.configured:
+    if config.experiments.configured and not gift:
         unit = identified.reader.reader_id
         arms = config.experiments.variant(unit, signed_in, now, scope["path"], access)
-    view = await _meter(tools, config, scope, identified, metered_as, now, arms)
+    view = await _meter(tools, config, scope, identified, metered_as, now, arms, article)
     if view.verdict is None:  # store down, on_store_error: open
         decision = Decision(who_is(signed_in), access, Result.DEGRADED, degraded=True)
         return Viewed(decision, view.identified)
-    decision = decide(
-        view.verdict,
-        signed_in=signed_in,
-        access=access,
-        config=config,
-        now=now,
-        degraded=view.fault,
-        variant=view.variant,
-        exposed=view.exposed,
-    )
+    if gift:
+        decision = gifted(
+            view.verdict,
+            signed_in=signed_in,
+            access=access,
+            config=config,
+            now=now,
+            degraded=view.fault,
+        )
+    else:
+        decision = decide(
+            view.verdict,
+            signed_in=signed_in,
+            access=access,
+            config=config,
+            now=now,
+            degraded=view.fault,
+            variant=view.variant,
+            exposed=view.exposed,
+        )
+    if decision.result is Result.ENTITLED and count and _may_gift(config, scope, view):
+        decision = gift_control(
+            decision, config, view.verdict.gifts_given, article_path(scope, config)
+        )
     return Viewed(decision, view.identified)
+
+
+def _gift_opens(tools: Tools, query: bytes, article: str) -> bool:
+    """Whether the query carries a gift token for this article, unexpired."""
+    token = gift_token(query)
+    return token is not None and tools.gifts.opens(token, article, tools.clock().timestamp())
+
+
+def _may_gift(config: Config, scope: Scope, view: _Metered) -> bool:
+    """Whether an entitled reader's view shows the gift control: gifts on, a plan that may
+    gift, an answer from the store (it tells the gifts given), a page the rules gate."""
+    gifts = config.sharing.gifts
+    return (
+        gifts.enabled
+        and view.verdict is not None
+        and not view.fault
+        and view.verdict.status in gifts.plans
+        and view.identified.reader.account is not None
+        and routing.access_of(config, scope) != "free"
+    )
+
+
+def article_path(scope: Scope, config: Config) -> str:
+    """The article's address as the reader asked for it: the path as sent, and the
+    `content.article_query` parameters (what a gift link or a preview adds its token to)."""
+    raw_path = scope.get("raw_path")
+    path = (
+        raw_path.split(b"?", 1)[0].decode("latin-1")
+        if isinstance(raw_path, bytes) and raw_path
+        else quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
+    )
+    if config.article_query:
+        query = routing.article_query(scope.get("query_string", b""), config.article_query)
+        if query:
+            return f"{path}?{query}"
+    return path
 
 
 @dataclass(frozen=True)
@@ -114,9 +178,10 @@ async def _meter(
     access: Access,
     now: datetime,
     arms: Variant | None,
+    article: str,
 ) -> _Metered:
-    """The store's verdict on this view (the limit of its arms, if any). A verdict from the
-    store updates the summary cookie."""
+    """The store's verdict on this view of `article` (the limit of its arms, if any). A
+    verdict from the store updates the summary cookie."""
     period = current_period(config.period, config.timezone, now)
     signed_in = identified.reader.account is not None
     limit = config.limit_for(signed_in)
@@ -140,15 +205,25 @@ async def _meter(
                 network = client_network_of(scope)
                 if network is not None:
                     start_used = await store.new_reader_from(network, period, now) > cap
+            extras = NO_EXTRAS
+            sharing = config.sharing
+            if sharing.referrals or (signed_in and sharing.gifts.enabled):
+                referral = ""
+                if sharing.referrals and access == "metered" and not start_used:
+                    referral = referral_of(sharing, scope)
+                extras = Extras(
+                    signed_in and sharing.gifts.enabled, bool(sharing.referrals), referral
+                )
             verdict = await store.view(
                 identified.reader,
-                routing.article_key(scope, config.article_query),
+                article,
                 premium=access == "premium",
                 limit=limit,
                 period=period,
                 now=now,
                 merge=merge,
                 start_used=start_used,
+                extras=extras,
             )
     except StoreError as exc:
         # The store logs each outage once; a line per request would flood the log.

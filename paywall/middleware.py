@@ -38,9 +38,11 @@ from .identity import (
     secret_keys,
 )
 from .metering import Tools, decide_view
+from .names import Prompt
 from .overload import Busy, InFlight
 from .settings import ACCESS_LEVELS, Access, Config
 from .shapes import Shape
+from .sharing.gifts import GiftTokens
 from .store import MeterStore
 from .summary import SummaryCookie
 
@@ -93,9 +95,12 @@ class PaywallMiddleware:
         self.new_reader_id: Callable[[], str] = new_reader_id  # the demo's simulation seeds it
         self._pages = rewrite.PageCuts(first.page_cache_bytes)
         self._tools_for: tuple[Config, Tools] | None = None
+        self._gift_tokens = GiftTokens(self._keys)
         # Analytics (paywall/analytics/): counted per view in memory, flushed to the store.
         self.analytics = Recorder(client, first.startup.store_prefix, self._keys, self._now, first)
-        self.endpoints = Endpoints(self.analytics, self.live, client, first.startup.store_prefix)
+        self.endpoints = Endpoints(
+            self.analytics, self.live, client, first.startup.store_prefix, self._keys
+        )
         watch(self.store, self.analytics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,6 +144,7 @@ class PaywallMiddleware:
                 self.in_flight,
                 self._pages,
                 self._now,
+                self._gift_tokens,
             )
             self._tools_for = (config, tools)
         return self._tools_for[1]
@@ -283,7 +289,7 @@ class _PaywallResponder:
         decision = self.decision = viewed.decision
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("paywall: %s", decision.describe())
-        if count:  # a view (a GET): counted by analytics
+        if count and not decision.preview:  # a view (a GET): counted by analytics
             self.section = self.analytics.view(config, decision, self.scope["path"])
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
@@ -363,6 +369,8 @@ class _PaywallResponder:
     def personalise_headers(self, identified: Identified | None) -> None:
         """Make the response one reader's (headers.py), with the reader's cookies."""
         self.headers.personalise()
+        if self.decision is not None and self.decision.preview:  # an editor's: not for search
+            self.headers.set(b"x-robots-tag", "noindex")
         if identified is not None and identified.cookie is not None:
             self.headers.cookies.append(self.tools.cookies.header(identified.cookie))
         if identified is not None and identified.summary is not None:
@@ -464,6 +472,8 @@ class _PaywallResponder:
         prompts = self.config.prompts
         if variant is not None and variant.prompts is not None:  # an arm's own wording
             prompts = variant.prompts
+        if decision.prompt is Prompt.GIFT:  # one per article: not worth keeping rendered
+            return prompts.render(decision.prompt, context.variables())
         return prompts.render(decision.prompt, context)
 
     def standalone(self) -> bytes:

@@ -67,11 +67,19 @@ class Prompt(StrEnum):
     TRIAL_EXPIRED = "trial-expired"
     ACCESS_EXPIRED = "access-expired"
     REGISTER = "register"
+    GIFT = "gift"  # the "Gift this article" control a subscriber sees (gifts:)
+    GIFTED = "gifted"  # the banner above an article opened through a gift link
 
     @property
     def walls(self) -> bool:
         """Shown instead of the rest of the article, not above it."""
-        return self not in (Prompt.METER, Prompt.LAST_FREE)
+        return self not in _ABOVE_THE_ARTICLE
+
+    @property
+    def shows_offers(self) -> bool:
+        """Whether its offers are shown (impressions, counted links): walls and the gifted
+        banner; the meter banners carry offers too but do not show them."""
+        return self is Prompt.GIFTED or self.walls
 
     @classmethod
     def wall_for(cls, status: Status) -> Prompt:
@@ -81,3 +89,6 @@ class Prompt(StrEnum):
         if status is Status.ACCESS_EXPIRED:
             return cls.ACCESS_EXPIRED
         return cls.SUBSCRIBE
+
+
+_ABOVE_THE_ARTICLE = frozenset({Prompt.METER, Prompt.LAST_FREE, Prompt.GIFT, Prompt.GIFTED})

@@ -34,6 +34,11 @@ class PromptContext:
     subscribe_url: str
     register_url: str
     offers: tuple[Mapping[str, Any], ...]  # each: id, headline, url, starts, ends, extra keys
+    # The gift control's (gift.html): the gifts an account has left, where to ask for a link.
+    gifts_left: int = 0
+    gift_valid_days: int = 0
+    gift_url: str = ""
+    article_path: str = ""
 
     def variables(self) -> dict[str, Any]:
         """The variables as templates name them."""
@@ -48,6 +53,12 @@ class PromptContext:
             "subscribe_url": self.subscribe_url,
             "register_url": self.register_url,
             "offers": list(self.offers),
+            "giftsLeft": self.gifts_left,
+            "giftsLeft-plural": _plural(self.gifts_left),
+            "giftValidDays": self.gift_valid_days,
+            "giftValidDays-plural": _plural(self.gift_valid_days),
+            "gift_url": self.gift_url,
+            "article_path": self.article_path,
         }
 
     @cached_property
@@ -66,6 +77,10 @@ class PromptContext:
             self.subscribe_url,
             self.register_url,
             tuple((str(offer["id"]), offer.get(CLICK_URL)) for offer in self.offers),
+            self.gifts_left,
+            self.gift_valid_days,
+            self.gift_url,
+            self.article_path,
         )
 
 

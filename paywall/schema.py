@@ -36,6 +36,8 @@ from .settings import (
     human_date,
     section_of,
 )
+from .sharing.schema import TOP_KEYS as SHARING_KEYS
+from .sharing.schema import sharing_settings
 from .yamlsource import KeyPath, Source
 
 T = TypeVar("T", bound=str)
@@ -152,6 +154,7 @@ class _Builder:
             analytics=analytics_settings(self, top),
             payments=payments_settings(self, top),
             experiments=Experiments(tested, offers, prompts, timezone, partial(section_of, rules)),
+            sharing=sharing_settings(self, top),
         )
         self.source.problems.extend(prompt_problems)
         if self.source.problems or prompts is None:
@@ -427,6 +430,7 @@ _TOP_KEYS = {
     "experiments",
     *ANALYTICS_KEYS,
     *PAYMENTS_KEYS,
+    *SHARING_KEYS,
 }
 
 

@@ -17,6 +17,7 @@ from .names import Audience
 from .payments.schema import Payments
 from .periods import PeriodName
 from .prompts import PromptContext, Prompts
+from .sharing.schema import Sharing
 
 Access = Literal["free", "metered", "premium"]
 ACCESS_LEVELS: tuple[Access, ...] = ("free", "metered", "premium")
@@ -119,6 +120,7 @@ class Config:
     analytics: Analytics = Analytics()
     payments: Payments = field(default_factory=Payments)  # payments.stripe.*
     experiments: Experiments = field(default=NO_EXPERIMENTS, repr=False)
+    sharing: Sharing = field(default_factory=Sharing)  # gifts:, referrals:, previews:
 
     def limit_for(self, signed_in: bool) -> int:
         """Free articles per period: signed-in readers without a plan may get more."""

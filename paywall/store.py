@@ -43,6 +43,7 @@ class Outcome(enum.IntEnum):
     LIMIT_USED = 2
     ENTITLED = 3
     PREMIUM_WALLED = 4
+    REFERRAL = 5  # read free through a referral rule: not counted
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Verdict:
     views: int
     status: Status
     until: int = 0  # ENTITLED only: when the entitlement ends, unix seconds
+    gifts_given: int = 0  # ENTITLED, with gifts on: the account's gifts this period
 
 
 class StoreError(Exception):
@@ -77,8 +79,8 @@ def article_id(path: str, key: bytes = b"") -> int:
 
 # meter.lua's ARGV[1]: what kind of view, and whether a new reader starts with the meter used.
 _METERED, _PREMIUM, _STARTS_USED = "m", "p", "u"
-# meter.lua's ARGV[6]: whether KEYS[2] (the account's entitlement) is meaningful.
-_SIGNED_IN, _ANONYMOUS = "1", "0"
+# meter.lua's ARGV[6]: whether the account's entitlement key is passed, then which others.
+_SIGNED_IN, _ANONYMOUS, _GIFTS, _REFERRALS = "1", "0", "g", "r"
 
 
 def view_mode(*, premium: bool, start_used: bool) -> str:
@@ -94,6 +96,31 @@ def meter_key(prefix: str, reader: Reader, period: Period) -> str:
 def entitlement_key(prefix: str, reader: Reader) -> str:
     """Where an account's entitlement lives (an anonymous reader's is never written)."""
     return f"{prefix}{reader.tag}:ent"
+
+
+def gifts_key(prefix: str, reader: Reader, period: Period) -> str:
+    """How many articles an account gifted this period."""
+    return f"{prefix}{reader.tag}:g:{period.id}"
+
+
+def referrals_key(prefix: str, reader: Reader, period: Period) -> str:
+    """The articles a reader read free through referral rules this period."""
+    return f"{prefix}{reader.tag}:rf:{period.id}"
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a view asks of meter.lua beyond the meter: the gifts the account gave (to show
+    how many are left), and referral reads (`referral`: "<rule>:<cap>" when the reader came
+    from a referral rule's site; `referrals`: whether any rule exists, so earlier referral
+    reads stay free)."""
+
+    gifts: bool = False
+    referrals: bool = False
+    referral: str = ""
+
+
+NO_EXTRAS = Extras()
 
 
 def _unobserved(seconds: float, ok: bool) -> None:
@@ -189,6 +216,7 @@ class MeterStore:
         now: datetime,
         merge: Sequence[int] = (),
         start_used: bool = False,
+        extras: Extras = NO_EXTRAS,
     ) -> Verdict:
         """Meter one view of `path`; raises StoreError when Redis fails or is slow.
 
@@ -196,25 +224,35 @@ class MeterStore:
         `start_used` fills a new reader's meter (see meter.new_readers_per_network).
         """
         keys = [meter_key(self.prefix, reader, period)]
+        flags = _ANONYMOUS
         if reader.account is not None:
             # Only accounts have entitlements; a key that never exists would make Redis
             # Cluster refuse the call while the reader's slot is being migrated.
             keys.append(entitlement_key(self.prefix, reader))
+            flags = _SIGNED_IN
+            if extras.gifts:
+                keys.append(gifts_key(self.prefix, reader, period))
+                flags += _GIFTS
+        if extras.referrals:
+            keys.append(referrals_key(self.prefix, reader, period))
+            flags += _REFERRALS
         args: list[str | int] = [
             view_mode(premium=premium, start_used=start_used),
             article_id(path, self.id_key),
             limit,
             period.seconds_left(now),
             int(now.timestamp()),
-            _SIGNED_IN if reader.account is not None else _ANONYMOUS,
+            flags,
+            extras.referral,
             *merge,
         ]
-        outcome, views, status, *until = await self._call(lambda: self._script(keys, args))
+        outcome, views, status, *rest = await self._call(lambda: self._script(keys, args))
         if isinstance(status, bytes):
             status = status.decode()
         status = Status(status) if status in _STATUSES else Status.NONE
-        ends = int(until[0]) if until else 0
-        return Verdict(Outcome(int(outcome)), int(views), status, ends)
+        ends = int(rest[0]) if rest else 0
+        given = int(rest[1]) if len(rest) > 1 else 0
+        return Verdict(Outcome(int(outcome)), int(views), status, ends, given)
 
     async def anonymous_views(self, reader_id: str, period: Period) -> list[int]:
         """The article ids a cookie's reader viewed anonymously this period (for sign-in)."""

@@ -94,6 +94,8 @@ def test_sample_config_loads(config_file: WriteConfig, prefix: str) -> None:
         "trial-expired",
         "access-expired",
         "register",
+        "gift",
+        "gifted",
     }
 
 

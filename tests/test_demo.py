@@ -58,8 +58,8 @@ def test_anonymous_countdown_last_free_and_wall(demo: TestClient) -> None:
     ("account", "premium_prompt", "sentence"),
     [
         ("reader", ["subscribe"], "Keep reading The Harbour Ledger"),
-        ("trialist", [], None),
-        ("subscriber", [], None),
+        ("trialist", ["gift"], "Gift this article"),  # full access, and gifts to give
+        ("subscriber", ["gift"], "You have 5 gifts left this month"),
         ("trial-ended", ["trial-expired"], "Your trial period has expired"),
         ("lapsed", ["access-expired"], "Your full access to The Harbour Ledger has expired"),
     ],
@@ -93,7 +93,7 @@ def test_on_a_real_redis_url_the_meter_sees_the_accounts_entitlements(
     try:
         with TestClient(build_demo(config), base_url="http://127.0.0.1") as demo:
             demo.post("/signin", data={"account": "subscriber"})
-            assert PROMPT.findall(demo.get(PREMIUM).text) == []
+            assert PROMPT.findall(demo.get(PREMIUM).text) == ["gift"]  # full, theirs to gift
             demo.post("/signin", data={"account": "reader"})
             assert PROMPT.findall(demo.get(PREMIUM).text) == ["subscribe"]
     finally:

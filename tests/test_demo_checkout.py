@@ -83,10 +83,10 @@ def test_walled_reader_clicks_pays_and_reads_on(demo: str) -> None:
         welcome = reader.get("/checkout/done")
         assert f"Welcome, {BUYER_PREFIX}" in welcome.text
 
-        after = reader.get(METERED[3].path)  # the same article: now in full
-        assert PROMPT.findall(after.text) == [] and METERED[3].paragraphs[-1] in after.text
+        after = reader.get(METERED[3].path)  # the same article: now in full, theirs to gift
+        assert PROMPT.findall(after.text) == ["gift"] and METERED[3].paragraphs[-1] in after.text
         premium = reader.get(PREMIUM.path)
-        assert PROMPT.findall(premium.text) == [] and PREMIUM.paragraphs[-1] in premium.text
+        assert PROMPT.findall(premium.text) == ["gift"] and PREMIUM.paragraphs[-1] in premium.text
 
         # Conversions are written at once; clicks and impressions with the next flush (2 s).
         deadline = time.monotonic() + 10
@@ -100,8 +100,8 @@ def test_walled_reader_clicks_pays_and_reads_on(demo: str) -> None:
 def test_every_demo_account_is_made_by_billing_events(demo: str) -> None:
     expected = {
         "reader": ["subscribe"],
-        "trialist": [],
-        "subscriber": [],
+        "trialist": ["gift"],  # full access: only the gift control
+        "subscriber": ["gift"],
         "trial-ended": ["trial-expired"],
         "lapsed": ["access-expired"],
     }

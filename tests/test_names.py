@@ -15,8 +15,14 @@ def test_every_prompt_has_a_shipped_template() -> None:
     assert shipped == {prompt.value for prompt in Prompt}
 
 
-def test_walls_are_every_prompt_but_the_meters() -> None:
-    assert {p for p in Prompt if not p.walls} == {Prompt.METER, Prompt.LAST_FREE}
+def test_walls_are_every_prompt_but_the_banners_above_an_article() -> None:
+    above = {Prompt.METER, Prompt.LAST_FREE, Prompt.GIFT, Prompt.GIFTED}
+    assert {p for p in Prompt if not p.walls} == above
+
+
+def test_offers_are_shown_on_walls_and_the_gifted_banner_only() -> None:
+    walls = {p for p in Prompt if p.walls}
+    assert {p for p in Prompt if p.shows_offers} == walls | {Prompt.GIFTED}
 
 
 def test_lapsed_accounts_get_a_win_back_wall_and_audience() -> None:

@@ -21,6 +21,7 @@ from ..admin import AdminDashboard
 from ..config import LiveConfig
 from ..payments.routes import PaymentRoutes
 from ..settings import Config
+from ..sharing.routes import GiftRoutes
 from .history import ConfigChange
 from .metrics import CONTENT_TYPE, PrometheusMetrics
 from .recorder import Recorder
@@ -34,7 +35,9 @@ _NO_STORE = (b"cache-control", b"private, no-store")
 class Endpoints:
     """The paywall's own routes, and what it does at start-up and shutdown."""
 
-    def __init__(self, recorder: Recorder, live: LiveConfig, client: Any, prefix: str) -> None:
+    def __init__(
+        self, recorder: Recorder, live: LiveConfig, client: Any, prefix: str, keys: list[str]
+    ) -> None:
         self.recorder = recorder
         self.client = client
         self.store_prefix = prefix
@@ -43,6 +46,7 @@ class Endpoints:
         self.admin = AdminDashboard(client, prefix, recorder.clock)  # {prefix}/admin/
         # {prefix}/webhooks/stripe, {prefix}/api/entitlements
         self.payments = PaymentRoutes(client, prefix, recorder.clock, self.admin.tokens)
+        self.gifts = GiftRoutes(client, prefix, keys, recorder.clock, recorder)  # {prefix}/gift
         live.listeners.append(self.config_changed)
         self.config_changed(live.started)
 
@@ -64,6 +68,8 @@ class Endpoints:
             return False
         if self.admin.wants(settings, path) or self.payments.wants(config, path):
             return True
+        if self.gifts.wants(config, path):
+            return True
         if not settings.serves:
             return False
         rest = path[len(settings.prefix) :]
@@ -78,6 +84,8 @@ class Endpoints:
             await self.admin.answer(config, scope, receive, send)
         elif self.payments.wants(config, scope["path"]):
             await self.payments.answer(config, scope, receive, send)
+        elif self.gifts.wants(config, scope["path"]):
+            await self.gifts.answer(config, scope, receive, send)
         elif scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
         elif rest == "/metrics":

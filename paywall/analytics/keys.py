@@ -37,6 +37,7 @@ class Kind(StrEnum):
     EXPOSED = "ae"  # [ae, experiment, arm]: browsers meeting the arm for the first time
     ARM_CLICK = "ac"  # [ac, experiment, arm, offer]: offer clicks from the arm's walls
     ARM_CONVERSION = "ax"  # [ax, experiment, arm, offer]: conversions credited to the arm
+    GIFT = "g"  # [g, section]: gift links subscribers made
 
 
 # Store latency buckets (upper bounds, milliseconds); the last catches everything slower.

@@ -138,6 +138,9 @@ class PrometheusMetrics:
         self._clicks = Counter(
             "paywall_offer_clicks", "Offer links followed", ["offer"], registry=self.registry
         )
+        self._gifts = Counter(
+            "paywall_gifts_created", "Gift links subscribers made", registry=self.registry
+        )
         self.reloads = Counter(
             "paywall_config_reloads", "Config reloads", ["result"], registry=self.registry
         )
@@ -195,6 +198,9 @@ class PrometheusMetrics:
 
     def click(self, offer: str) -> None:
         self._offer(offer)[1].inc()
+
+    def gift(self) -> None:
+        self._gifts.inc()
 
     def store_call(self, seconds: float, ok: bool) -> None:
         if ok:

@@ -48,6 +48,8 @@ class Metrics(Protocol):
 
     def click(self, offer: str) -> None: ...
 
+    def gift(self) -> None: ...
+
     def store_call(self, seconds: float, ok: bool) -> None: ...
 
     def breaker(self, is_open: bool) -> None: ...
@@ -122,7 +124,8 @@ class Recorder:
         section and offers is rendered once (prompts.py), not per view."""
         context = decision.context
         assert context is not None
-        if not self.enabled or section is None or not decision.walled or not context.offers:
+        shows = decision.prompt is not None and decision.prompt.shows_offers
+        if not self.enabled or section is None or not shows or not context.offers:
             return context  # the meter prompts carry offers too, but do not show them
         bucket = self._bucket if self._bucket is not None else self._today()  # the view's day
         prompt = str(decision.prompt)
@@ -176,6 +179,17 @@ class Recorder:
             bucket[key] = bucket.get(key, 0) + 1
         if self.metrics is not None:
             self.metrics.click(ref.offer)
+        self.start()
+
+    def gift_given(self, config: Config, section: str) -> None:
+        """A subscriber made a gift link for an article of `section`."""
+        if config is not self._config:
+            self._configure(config)
+        bucket = self._today()
+        key = (Kind.GIFT, section)
+        bucket[key] = bucket.get(key, 0) + 1
+        if self.metrics is not None:
+            self.metrics.gift()
         self.start()
 
     def config_changed(self, change: ConfigChange) -> None:

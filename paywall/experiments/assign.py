@@ -161,6 +161,20 @@ class Experiments:
             found = self._sections[(path, access)] = self._section_of(path, access)
         return found
 
+    def chosen(self, arms: Sequence[tuple[str, str]]) -> Variant | None:
+        """The variant of these (experiment id, arm name) pairs, whatever the day (previews
+        show an arm before or after it runs); None when one names nothing configured."""
+        key: tuple[int, ...] = ()
+        for experiment_id, arm_name in arms:
+            index = next((n for n, e in enumerate(self.all) if e.id == experiment_id), None)
+            if index is None:
+                return None
+            arm = next((n for n, a in enumerate(self.all[index].arms) if a.name == arm_name), None)
+            if arm is None:
+                return None
+            key += (index, arm)
+        return self._build(key) if key else None
+
     def narrow(self, variant: Variant, audience: Audience) -> Variant | None:
         return variant.for_audience(audience, self._offers, self._prompts)
 

@@ -1,0 +1,215 @@
+"""`POST {prefix}/gift`: a gift link for a signed-in reader whose plan may gift.
+
+Same-origin only (`Origin`, else `Referer`, names the host; the reader cookie is SameSite):
+a page elsewhere cannot spend a subscriber's gifts. The form field `path` names the article
+(its query too, for `content.article_query` sites); it must be gated by the path rules. The
+plan check and the period's count are one call of gift.lua. A script (or `Accept` without
+text/html) gets JSON `{"url", "left", "expires"}`; the gift control's plain form post gets a
+small page with the link to copy. Every answer is `private, no-store`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
+
+from ..admin.auth import same_origin
+from ..analytics.recorder import Recorder
+from ..exchange import header
+from ..identity import Reader, account_of
+from ..periods import current_period
+from ..settings import Config
+from ..store import entitlement_key, gifts_key
+from .articles import Article, NotAnArticle, gated_article
+from .gifts import GIFT_PARAMETER, GIFT_PATH, GiftTokens
+
+logger = logging.getLogger("paywall")
+
+GIFT_LUA = resources.files("paywall.lua").joinpath("gift.lua").read_text(encoding="utf-8")
+MAX_BODY_BYTES = 8 * 1024
+_GIVEN, _NO_PLAN, _USED_UP = 0, 1, 2
+
+
+class GiftRefused(Exception):
+    """A gift request that gets no link: its status and a message for the reader."""
+
+    def __init__(self, status: int, message: str, left: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.left = left
+
+
+class GiftRoutes:
+    """Answers `{prefix}/gift` while `gifts:` is on (a 404 otherwise)."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        keys: list[str],
+        clock: Callable[[], datetime],
+        recorder: Recorder,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.tokens = GiftTokens(keys)
+        self.clock = clock
+        self.recorder = recorder
+        self._script: Any = None
+
+    @staticmethod
+    def wants(config: Config, path: str) -> bool:
+        prefix = config.analytics.prefix
+        return path == prefix + GIFT_PATH and config.sharing.gifts.enabled
+
+    async def answer(self, config: Config, scope: Scope, receive: Receive, send: Send) -> None:
+        as_page = _wants_page(header(scope, b"accept"))
+        try:
+            answer = await self._give(config, scope, receive)
+        except GiftRefused as refused:
+            body: dict[str, Any] = {"error": str(refused)}
+            if refused.left is not None:
+                body["left"] = refused.left
+            extra = [(b"allow", b"POST")] if refused.status == 405 else []
+            await _respond(send, refused.status, body, as_page, extra)
+            return
+        await _respond(send, 200, answer, as_page)
+
+    async def _give(self, config: Config, scope: Scope, receive: Receive) -> dict[str, Any]:
+        if scope["method"] != "POST":
+            raise GiftRefused(405, "gift links are made with a POST")
+        if not same_origin(scope):
+            raise GiftRefused(403, "gift links are made from this site's own pages")
+        account = account_of(scope)
+        if account is None:
+            raise GiftRefused(401, "sign in to gift articles")
+        target = await _target(config, receive)
+        now = self.clock()
+        gifts = config.sharing.gifts
+        reader = Reader("", account)
+        period = current_period(config.period, config.timezone, now)
+        keys = [entitlement_key(self.prefix, reader), gifts_key(self.prefix, reader, period)]
+        plans = " ".join(sorted(plan.value for plan in gifts.plans))
+        args = [int(now.timestamp()), gifts.per_period, period.seconds_left(now), plans]
+        try:
+            code, given = await self._gift_script()(keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("paywall: gift link not made, the store did not answer: %s", exc)
+            raise GiftRefused(503, "the gift could not be made just now; try again") from exc
+        if int(code) == _NO_PLAN:
+            raise GiftRefused(403, "gift links are for subscribers")
+        if int(code) == _USED_UP:
+            raise GiftRefused(429, f"you have given all your gifts this {config.period}", left=0)
+        expires = now + timedelta(days=gifts.valid_days)
+        token = self.tokens.sign(target.key, int(expires.timestamp()))
+        if config.analytics.enabled:
+            self.recorder.gift_given(config, target.section)
+        return {
+            "url": _origin(scope) + target.with_parameter(GIFT_PARAMETER, token),
+            "left": max(gifts.per_period - int(given), 0),
+            "expires": expires.astimezone(config.timezone).isoformat(timespec="seconds"),
+            "path": target.path,
+        }
+
+    def _gift_script(self) -> Any:
+        if self._script is None:
+            self._script = self.client.register_script(GIFT_LUA)
+        return self._script
+
+
+async def _target(config: Config, receive: Receive) -> Article:
+    """The article the form's `path` names: a path of this site that the rules gate."""
+    body = await _read_body(receive)
+    if body is None:
+        raise GiftRefused(413, "the request is too large")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    try:
+        return gated_article(config, (fields.get("path") or [""])[0])
+    except NotAnArticle as exc:
+        raise GiftRefused(400, str(exc)) from exc
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _origin(scope: Scope) -> str:
+    """`scheme://host` the reader used, for an absolute link to share ("" without a Host)."""
+    host = header(scope, b"host")
+    if not host or any(c in host for c in "/\\@ ") or not host.isascii():
+        return ""
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _wants_page(accept: str) -> bool:
+    """A browser's own form post (Accept names text/html, not JSON) gets a page."""
+    accept = accept.lower()
+    return "text/html" in accept and "application/json" not in accept
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    value: dict[str, Any],
+    as_page: bool,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    if as_page:
+        body, content_type = _page(value).encode(), b"text/html; charset=utf-8"
+    else:
+        body, content_type = json.dumps(value).encode(), b"application/json"
+    raw = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"private, no-store"),
+        (b"referrer-policy", b"same-origin"),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _page(value: dict[str, Any]) -> str:
+    """The gift link (or why there is none) as a page, for the control's form post."""
+    if "url" in value:
+        url = html.escape(value["url"])
+        back = html.escape(value["path"])
+        left = int(value["left"])
+        main = (
+            "<h1>Your gift link</h1>"
+            "<p>Anyone with this link can read the article in full until "
+            f"{html.escape(value['expires'][:10])}:</p>"
+            f'<p><input id="gift-link" readonly size="60" value="{url}"'
+            ' onfocus="this.select()"></p>'
+            f"<p>You have {left} gift{'' if left == 1 else 's'} left.</p>"
+            f'<p><a href="{back}">Back to the article</a></p>'
+        )
+    else:
+        main = f"<h1>No gift link</h1><p>{html.escape(value['error'])}.</p>"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<title>Gift this article</title></head><body style="font-family:Georgia,serif;'
+        f'max-width:40em;margin:2em auto;padding:0 1em">{main}</body></html>'
+    )
