@@ -11,7 +11,16 @@ import pytest
 
 from paywall.identity import Reader
 from paywall.periods import current_period
-from paywall.store import MeterStore, Outcome, article_id, entitlement_key, meter_key
+from paywall.store import (
+    Extras,
+    MeterStore,
+    Outcome,
+    article_id,
+    entitlement_key,
+    gifts_key,
+    meter_key,
+    referrals_key,
+)
 
 from .conftest import Backend
 
@@ -187,3 +196,37 @@ async def test_a_refused_call_fails_alone_and_does_not_open_the_breaker(prefix: 
         with pytest.raises(StoreError, match="OOM"):
             await view(meter, Reader("reader-aaaaaaaaaaaaaaaa"), "/a")
     assert RefusingClient.calls == 3  # each view still asked: the breaker stayed closed
+
+
+async def extra_view(meter: MeterStore, reader: Reader, path: str, extras: Extras) -> Any:
+    return await meter.view(
+        reader, path, premium=False, limit=2, period=PERIOD, now=NOW, extras=extras
+    )
+
+
+async def test_referral_reads_are_capped_per_rule_and_spend_no_views(
+    backend: Backend, prefix: str
+) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa")
+    google, social = Extras(referrals=True, referral="0:2"), Extras(referrals=True, referral="1:1")
+    outcomes = [(await extra_view(meter, reader, p, google)).outcome for p in ("/a", "/b", "/c")]
+    assert outcomes == [Outcome.REFERRAL, Outcome.REFERRAL, Outcome.COUNTED]
+    assert (await extra_view(meter, reader, "/d", social)).outcome == Outcome.REFERRAL
+    again = await extra_view(meter, reader, "/a", Extras(referrals=True))  # no referer now
+    assert (again.outcome, again.views) == (Outcome.ALREADY_READ, 1)
+    assert await backend.redis.scard(meter_key(prefix, reader, PERIOD)) == 1
+    key = referrals_key(prefix, reader, PERIOD)
+    assert await backend.redis.hlen(key) == 3
+    assert 0 < await backend.redis.ttl(key) <= PERIOD.seconds_left(NOW)
+
+
+async def test_the_entitled_reply_carries_the_gifts_given(backend: Backend, prefix: str) -> None:
+    meter = MeterStore(backend.client, prefix, timeout=1.0)
+    reader = Reader("reader-aaaaaaaaaaaaaaaa", account="acct-7")
+    until = int((NOW + timedelta(days=30)).timestamp())
+    await backend.redis.set(entitlement_key(prefix, reader), f"subscription {until}")
+    assert (await extra_view(meter, reader, "/a", Extras(gifts=True))).gifts_given == 0
+    await backend.redis.set(gifts_key(prefix, reader, PERIOD), 3)
+    verdict = await extra_view(meter, reader, "/a", Extras(gifts=True, referrals=True))
+    assert (verdict.outcome, verdict.until, verdict.gifts_given) == (Outcome.ENTITLED, until, 3)
