@@ -99,6 +99,7 @@ async def test_a_form_post_from_a_browser_gets_a_page_with_the_link(
         ("subscriber", "https://evil.example/articles/x", {}, 400, "not a path of this site"),
         ("subscriber", "//evil.example/articles/x", {}, 400, "not a path of this site"),
         ("subscriber", "articles/x", {}, 400, "not a path of this site"),
+        ("subscriber", "/\\evil.example/articles/x", {}, 400, "not a path of this site"),
         ("subscriber", "/articles/a b", {}, 400, "not a path of this site"),
         ("subscriber", "/articles/" + "x" * 3000, {}, 400, "not a path of this site"),
         ("subscriber", "/articles/x", {"Origin": "https://evil.example"}, 403, "own pages"),

@@ -44,7 +44,7 @@ def gated_article(config: Config, text: str) -> Article:
         or parts.netloc
         or not parts.path.startswith("/")
         or text.startswith("//")
-        or any(ord(c) < 0x21 or c == "\x7f" for c in text)
+        or any(ord(c) < 0x21 or c in "\x7f\\" for c in text)  # "/\\h" is "//h" to browsers
     ):
         raise NotAnArticle(f"{text[:80]!r} is not a path of this site, like /articles/some-story")
     decoded, query_string = unquote(parts.path), parts.query.encode("utf-8")
