@@ -270,3 +270,91 @@ async def test_entitled_readers_crawlers_and_prefetches_are_in_no_arm(
     await subscriber.read("/articles/1")
     await Browser(paywall).read("/articles/1", **{"sec-purpose": "prefetch"})
     assert await arm_counts(paywall, "av") == {} and await arm_counts(paywall, "ae") == {}
+
+
+SHARING = "gifts: {per_period: 2}\nreferrals:\n  - {host: t.co, per_period: 1}\n"
+
+
+def shared_scope(path: str, query: bytes = b"", referer: str = "", cookie: str = "") -> Any:
+    found = scope(path, cookie=cookie)
+    found["query_string"] = query
+    if referer:
+        found["headers"].append((b"referer", referer.encode()))
+    return found
+
+
+async def test_a_gift_view_is_decided_gifted_and_counts_nothing(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(CONFIG + SHARING), redis=store)
+    config = paywall.live.current()
+    tools = paywall.tools(config)
+    token = tools.gifts.sign("/articles/gifted", int(datetime.now(UTC).timestamp()) + 600)
+    viewed = await decide_view(
+        tools, config, shared_scope("/articles/gifted", b"gift=" + token.encode()), "metered"
+    )
+    decision = viewed.decision
+    assert (decision.result, decision.prompt) == (Result.GIFT, Prompt.GIFTED)
+    assert decision.offers == ("trial-3m",)  # the banner shows the anonymous offers
+    assert [key async for key in store.scan_iter(match=prefix + "*:m:*")] == []
+
+
+async def test_a_gift_opens_its_article_while_the_store_is_down(
+    config_file: Callable[..., Path],
+) -> None:
+    paywall = PaywallMiddleware(
+        article_site, config=config_file(CONFIG + SHARING), redis=_DownStore()
+    )
+    config = paywall.live.current()
+    tools = paywall.tools(config)
+    token = tools.gifts.sign("/articles/gifted", int(datetime.now(UTC).timestamp()) + 600)
+    viewed = await decide_view(
+        tools, config, shared_scope("/articles/gifted", b"gift=" + token.encode()), "metered"
+    )
+    assert (viewed.decision.result, viewed.decision.degraded) == (Result.GIFT, True)
+    moved = await decide_view(
+        tools, config, shared_scope("/premium/x", b"gift=" + token.encode()), "premium"
+    )
+    assert moved.decision.walled  # the token is this article's only
+
+
+async def test_a_referral_read_is_its_own_outcome(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    paywall = PaywallMiddleware(article_site, config=config_file(CONFIG + SHARING), redis=store)
+    views = Views(paywall)
+    config = paywall.live.current()
+    tools = paywall.tools(config)
+    first = await decide_view(
+        tools, config, shared_scope("/articles/a", referer="https://t.co/x"), "metered"
+    )
+    assert (first.decision.result, first.decision.prompt) == (Result.REFERRAL, None)
+    assert (await views.view("/articles/b")).decision.result is Result.BANNER
+
+
+async def test_no_referral_reads_for_a_reader_whose_meter_starts_used(
+    store: Any, config_file: Callable[..., Path]
+) -> None:
+    text = CONFIG.replace("  limit: 3\n", "  limit: 3\n  new_readers_per_network: 1\n")
+    paywall = PaywallMiddleware(article_site, config=config_file(text + SHARING), redis=store)
+    config = paywall.live.current()
+    tools = paywall.tools(config)
+    results = []
+    for n in range(3):  # three new cookies from one network: past the cap of 1
+        viewed = await decide_view(
+            tools, config, shared_scope(f"/articles/{n}", referer="https://t.co/"), "metered"
+        )
+        results.append(viewed.decision.result)
+    assert results == [Result.REFERRAL, Result.WALLED_LIMIT, Result.WALLED_LIMIT]
+
+
+class _DownStore:
+    """A redis.asyncio stand-in whose every call fails as a refused connection does."""
+
+    def __getattr__(self, name: str) -> Any:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise RedisConnectionError("connection refused")
+
+        return fail
