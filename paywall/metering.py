@@ -85,7 +85,7 @@ async def decide_view(
         return Viewed(Decision(Who.CRAWLER, access, Result.CRAWLER), None)
     identified = tools.cookies.identify(scope["headers"], account_of(scope))
     signed_in = identified.reader.account is not None
-    gift = count and query and config.sharing.gifts.enabled and _gift_opens(tools, query, article)
+    gift = count and config.sharing.gifts.enabled and _gift_opens(tools, query, article, now)
     metered_as: Access = access if count and not gift else "premium"
     arms = None  # an experiment's arms: assigned by the browser's reader id, signed in or not
     if config.experiments.configured and not gift:
@@ -122,10 +122,10 @@ async def decide_view(
     return Viewed(decision, view.identified)
 
 
-def _gift_opens(tools: Tools, query: bytes, article: str) -> bool:
+def _gift_opens(tools: Tools, query: bytes, article: str, now: datetime) -> bool:
     """Whether the query carries a gift token for this article, unexpired."""
-    token = gift_token(query)
-    return token is not None and tools.gifts.opens(token, article, tools.clock().timestamp())
+    token = gift_token(query) if query else None
+    return token is not None and tools.gifts.opens(token, article, now.timestamp())
 
 
 def _may_gift(config: Config, scope: Scope, view: _Metered) -> bool:
