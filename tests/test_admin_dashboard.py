@@ -303,7 +303,7 @@ async def test_pages_with_the_bearer_token(dashboard: Dashboard) -> None:
         for slug, heading in (("", "Funnel"), ("sections", "Sections &amp; prompts"),
                               ("offers", "Offers"), ("meter", "Meter"),
                               ("store", "Store health"), ("config", "Config history"),
-                              ("experiments", "Experiments")):  # fmt: skip
+                              ("experiments", "Experiments"), ("preview", "Preview")):  # fmt: skip
             page = await browser.get(f"/paywall/admin/{slug}", headers=bearer)
             assert page.status_code == 200 and f"<h1>{heading}</h1>" in page.text, slug
             assert "Sign out" not in page.text  # nothing to sign out of

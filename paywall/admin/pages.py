@@ -28,6 +28,7 @@ class Section:
 
     slug: str  # path under {prefix}/admin/
     name: str
+    dated: bool = True  # shows a range of days (the range picker above it)
 
 
 PAGES: tuple[Section, ...] = (
@@ -38,6 +39,7 @@ PAGES: tuple[Section, ...] = (
     Section("store", "Store health"),
     Section("config", "Config history"),
     Section("experiments", "Experiments"),
+    Section("preview", "Preview", dated=False),
 )
 
 
