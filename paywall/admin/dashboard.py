@@ -286,11 +286,16 @@ class AdminDashboard:
         reader = self.reader
         configured = [offer.id for offer in config.offers]
 
+        sharing = config.sharing.gifts.enabled or bool(config.sharing.referrals)
+
         def offers_page(report: Report) -> pages.Page:
             return pages.offers_page(report, configured)
 
+        def funnel_page(report: Report) -> pages.Page:
+            return pages.funnel_page(report, sharing)
+
         builders: dict[str, Callable[[], Awaitable[pages.Page]]] = {
-            "": lambda: _with_report(reader, start, end, pages.funnel_page),
+            "": lambda: _with_report(reader, start, end, funnel_page),
             "sections": lambda: _with_report(reader, start, end, pages.sections_page),
             "offers": lambda: _with_report(reader, start, end, offers_page),
             "store": lambda: _with_report(reader, start, end, pages.store_page),

@@ -87,7 +87,9 @@ def cards(items: Sequence[tuple[str, str, str]]) -> str:
 # -- pages --------------------------------------------------------------------------------
 
 
-def funnel_page(report: Report) -> Page:
+def funnel_page(report: Report, sharing: bool = False) -> Page:
+    """The funnel; below it gifts and referral reads, when the config has them (`sharing`)
+    or the range counted some."""
     total = report.total
     specs = charts.funnel_charts(report)
     headline = cards(
@@ -120,6 +122,20 @@ def funnel_page(report: Report) -> Page:
             ([escape(name), number(n)] for name, n in outcomes),
         )
     )
+    counted = (total.gifts_created, total.gift_views, total.gift_clicks, total.referral_views)
+    if sharing or any(counted):
+        gifts = charts.sharing_chart(report)
+        specs.append(gifts)
+        main += "<h2>Gifts and referrals</h2>" + cards(
+            [
+                ("Gift links made", number(total.gifts_created), "by subscribers"),
+                ("Gift reads", number(total.gift_views), "articles opened by a gift link"),
+                ("Gift offer clicks", number(total.gift_clicks), "from the gifted banner"),
+                ("Conversions after a gift", number(total.gift_conversions),
+                 rate(_share(total.gift_conversions, total.gift_views)) + " of gift reads"),
+                ("Referral reads", number(total.referral_views), "free by a referral rule"),
+            ]
+        ) + figures([gifts])  # fmt: skip
     return Page("Funnel", main, specs)
 
 
