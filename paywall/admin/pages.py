@@ -88,8 +88,8 @@ def cards(items: Sequence[tuple[str, str, str]]) -> str:
 
 
 def funnel_page(report: Report, sharing: bool = False) -> Page:
-    """The funnel; below it gifts and referral reads, when the config has them (`sharing`)
-    or the range counted some."""
+    """The funnel; beneath its charts gifts and referral reads, when the config has them
+    (`sharing`) or the range counted some; then the tables."""
     total = report.total
     specs = charts.funnel_charts(report)
     headline = cards(
@@ -104,24 +104,7 @@ def funnel_page(report: Report, sharing: bool = False) -> Page:
              + " of walls"),
         ]
     )  # fmt: skip
-    rows = [
-        [
-            escape(day.day.isoformat()),
-            *(number(getattr(day, name)) for name, _ in charts.FUNNEL_STEPS),
-        ]
-        for day in reversed(report.days)
-    ]
-    outcomes = sorted(total.outcomes.items(), key=lambda item: (-item[1], item[0]))
-    main = (
-        headline
-        + figures(specs)
-        + table("By day", ["Day", *(label for _, label in charts.FUNNEL_STEPS)], rows)
-        + table(
-            "Views by outcome",
-            ["Outcome", "Views"],
-            ([escape(name), number(n)] for name, n in outcomes),
-        )
-    )
+    main = headline + figures(specs)
     counted = (total.gifts_created, total.gift_views, total.gift_clicks, total.referral_views)
     if sharing or any(counted):
         gifts = charts.sharing_chart(report)
@@ -136,6 +119,19 @@ def funnel_page(report: Report, sharing: bool = False) -> Page:
                 ("Referral reads", number(total.referral_views), "free by a referral rule"),
             ]
         ) + figures([gifts])  # fmt: skip
+    rows = [
+        [
+            escape(day.day.isoformat()),
+            *(number(getattr(day, name)) for name, _ in charts.FUNNEL_STEPS),
+        ]
+        for day in reversed(report.days)
+    ]
+    outcomes = sorted(total.outcomes.items(), key=lambda item: (-item[1], item[0]))
+    main += table("By day", ["Day", *(label for _, label in charts.FUNNEL_STEPS)], rows) + table(
+        "Views by outcome",
+        ["Outcome", "Views"],
+        ([escape(name), number(n)] for name, n in outcomes),
+    )
     return Page("Funnel", main, specs)
 
 
