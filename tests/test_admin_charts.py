@@ -39,6 +39,18 @@ def by_id(specs: list[charts.Chart]) -> dict[str, charts.Chart]:
     return {spec["id"]: spec for spec in specs}
 
 
+def test_the_sharing_chart_draws_gifts_and_referral_reads_by_day() -> None:
+    counted: dict[date, dict[tuple[Any, ...], int]] = {
+        JAN5: {("g", "City"): 3, view("gift", "gifted"): 5},
+        JAN6: {view("referral"): 2, ("g", "Sport"): 1},
+    }
+    spec = charts.sharing_chart(build_report(JAN5, JAN6, counted))
+    assert spec["id"] == "sharing-daily" and spec["labels"] == ["Jan 5", "Jan 6"]
+    assert [(s["label"], s["values"]) for s in spec["series"]] == [
+        ("Gift links made", [3, 1]), ("Gift reads", [5, 0]), ("Referral reads", [0, 2]),
+    ]  # fmt: skip
+
+
 def test_the_funnel_charts_carry_the_reports_numbers() -> None:
     specs = by_id(charts.funnel_charts(REPORT))
     total = specs["funnel-total"]

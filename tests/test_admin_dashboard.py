@@ -20,6 +20,7 @@ from paywall.admin.auth import SESSION_COOKIE
 from paywall.analytics import AnalyticsReader
 
 from .conftest import CONFIG, article_site, client_for
+from .sharing_traffic import SHARING, SharingSite
 
 pytestmark = pytest.mark.anyio
 
@@ -303,7 +304,7 @@ async def test_pages_with_the_bearer_token(dashboard: Dashboard) -> None:
         for slug, heading in (("", "Funnel"), ("sections", "Sections &amp; prompts"),
                               ("offers", "Offers"), ("meter", "Meter"),
                               ("store", "Store health"), ("config", "Config history"),
-                              ("experiments", "Experiments")):  # fmt: skip
+                              ("experiments", "Experiments"), ("preview", "Preview")):  # fmt: skip
             page = await browser.get(f"/paywall/admin/{slug}", headers=bearer)
             assert page.status_code == 200 and f"<h1>{heading}</h1>" in page.text, slug
             assert "Sign out" not in page.text  # nothing to sign out of
@@ -356,6 +357,28 @@ async def test_the_numbers_shown_are_the_read_apis(dashboard: Dashboard) -> None
     impressions = report.offer("trial-3m").impressions
     assert impressions == 4
     assert f"<th scope='row'>trial-3m</th><td>{impressions}</td><td>0</td>" in offers.text
+    assert "Gifts and referrals" not in funnel.text  # none in the config, none counted
+
+
+async def test_the_funnel_shows_gifts_and_referral_reads(
+    store: Any, config_file: Callable[..., Path], prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", TOKEN)
+    site = SharingSite(store, config_file(SHARING), prefix)
+    await site.traffic()
+    async with site.browser() as browser:
+        funnel = await browser.get("/paywall/admin/", headers={"Authorization": f"Bearer {TOKEN}"})
+    await site.paywall.analytics.aclose()
+    for label, value in (("Gift links made", 3), ("Gift reads", 4), ("Gift offer clicks", 1),
+                         ("Conversions after a gift", 1), ("Referral reads", 2)):  # fmt: skip
+        assert f"data-card='{label}'><span class='label'>{label}</span><strong>{value}<" in (
+            funnel.text
+        ), label
+    island = _ISLAND.search(funnel.text)
+    assert island
+    charts = {c["id"]: c for c in json.loads(unescape(island.group(1)))["charts"]}
+    drawn = {s["label"]: s["values"][-1] for s in charts["sharing-daily"]["series"]}
+    assert drawn == {"Gift links made": 3, "Gift reads": 4, "Referral reads": 2}
 
 
 async def test_the_experiments_page_shows_the_read_apis_numbers(

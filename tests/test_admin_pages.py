@@ -45,6 +45,38 @@ def test_the_funnel_page_has_cards_charts_and_the_day_table() -> None:
     assert "walled_limit" in page.main  # views by outcome
 
 
+def test_gifts_and_referrals_show_when_configured_or_counted() -> None:
+    assert "Gifts and referrals" not in pages.funnel_page(REPORT).main
+    configured = pages.funnel_page(REPORT, sharing=True)
+    assert (
+        "data-card='Gift links made'><span class='label'>Gift links made</span><strong>0<"
+        in configured.main
+    )
+    assert "sharing-daily" in [spec["id"] for spec in configured.charts]
+    gifted = build_report(
+        JAN5,
+        JAN5,
+        {
+            JAN5: {
+                ("g", "City"): 4,
+                view("gift", "gifted"): 10,
+                ("c", "trial-3m", "gifted", "City"): 3,
+                ("x", "trial-3m", "gifted", "City"): 2,
+                view("referral"): 1,
+            }
+        },
+    )
+    page = pages.funnel_page(gifted)  # counted: shown whatever the config says now
+    for label, value in (("Gift links made", "4"), ("Gift reads", "10"),
+                         ("Gift offer clicks", "3"), ("Conversions after a gift", "2"),
+                         ("Referral reads", "1")):  # fmt: skip
+        assert f"data-card='{label}'><span class='label'>{label}</span><strong>{value}<" in (
+            page.main
+        ), label
+    assert "20.0 % of gift reads" in page.main
+    assert "data-chart='sharing-daily'" in page.main
+
+
 def test_labels_from_the_store_are_escaped_everywhere() -> None:
     for page in (pages.sections_page(REPORT), pages.offers_page(REPORT)):
         assert HOSTILE not in page.main

@@ -229,6 +229,8 @@ async def test_the_funnel_is_exact_in_the_report_and_in_metrics(server: Server) 
             "trial-3m": {"impressions": 10, "clicks": 4, "conversions": 2},
         },
         "experiments": {},
+        "gifts": {"created": 0, "views": 0, "clicks": 0, "conversions": 0},
+        "referrals": {"views": 0},
     }  # fmt: skip
     await check_breakdowns(server.prefix, config)
 

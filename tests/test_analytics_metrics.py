@@ -134,3 +134,31 @@ def test_conversion_series_sum_to_the_totals() -> None:
     arms = {encode(("annual", "x", "a")).encode(): b"3", b"not json": b"1"}
     found = conversion_counts({b"annual": b"3", b"trial-3m": b"1"}, arms)
     assert found == {("annual", "x", "a"): 3, ("trial-3m", "", ""): 1, ("annual", "", ""): 0}
+
+
+_GIVE = """
+from paywall.analytics.metrics import PrometheusMetrics
+metrics = PrometheusMetrics()
+for _ in range({n}):
+    metrics.gift()
+metrics.close()
+"""
+_SCRAPE = """
+import asyncio, fakeredis
+from paywall.analytics.metrics import PrometheusMetrics
+text = asyncio.run(PrometheusMetrics().exposition(fakeredis.FakeAsyncRedis(), "p:"))
+print(text.decode())
+"""
+
+
+def test_gift_links_made_by_workers_that_stopped_are_still_summed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, metrics.ENV: str(tmp_path)}
+    for n in (2, 3):  # two workers, one after the other, each gone by the scrape
+        subprocess.run([sys.executable, "-c", _GIVE.format(n=n)], env=env, check=True)
+    scrape = subprocess.run(
+        [sys.executable, "-c", _SCRAPE], env=env, check=True, capture_output=True, text=True
+    )
+    assert sample_value(scrape.stdout, "paywall_gifts_created_total") == 5

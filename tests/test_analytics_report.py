@@ -10,6 +10,8 @@ import pytest
 from paywall.analytics.keys import Kind, day_key, encode
 from paywall.analytics.report import AnalyticsReader, build_report
 
+from .sharing_traffic import EXPECTED, SHARING, TODAY, SharingSite
+
 pytestmark = pytest.mark.anyio
 
 JAN5, JAN6, JAN7 = date(2027, 1, 5), date(2027, 1, 6), date(2027, 1, 7)
@@ -78,7 +80,9 @@ def test_store_health_percentiles_from_buckets() -> None:
 
 def test_contract_json_shape() -> None:
     data = build_report(JAN5, JAN6, COUNTERS).to_json()
-    assert set(data) == {"days", "offers", "experiments"}
+    assert set(data) == {"days", "offers", "experiments", "gifts", "referrals"}
+    assert data["gifts"] == {"created": 0, "views": 0, "clicks": 0, "conversions": 0}
+    assert data["referrals"] == {"views": 0}
     assert data["days"][0] == {
         "date": "2027-01-05",
         "views": 39,
@@ -118,3 +122,53 @@ async def test_usage_for_a_config_takes_its_period_and_limit(
     usage = await reader.meter_usage_for(config, JAN7)
     assert (usage.limit, usage.reached, usage.start) == (3, (13, 8), date(2027, 1, 1))
     assert (await reader.meter_usage_for(config, JAN7, "account")).reached == ()
+
+
+def test_gifts_and_referral_reads_by_day_and_in_all() -> None:
+    gifts: dict[date, dict[tuple[Any, ...], int]] = {
+        JAN5: {
+            ("g", "news"): 3,
+            ("g", "premium"): 1,
+            view("gift", "gifted", "news"): 6,
+            view("referral", section="news"): 4,
+            view("entitled", "gift", who="account"): 2,  # a subscriber's control: no gift read
+            ("i", "trial-3m", "gifted", "news"): 6,  # impressions: no gift click
+            ("c", "trial-3m", "gifted", "news"): 2,
+            ("c", "trial-3m", "subscribe", "news"): 5,  # a wall's: not a gift's
+            ("x", "trial-3m", "gifted", "news"): 1,
+            ("g",): 7,  # fields of another shape are not this version's: skipped
+            ("g", "news", "extra"): 7,
+        },
+        JAN7: {("g", "news"): 2, ("x", "trial-3m", "gifted", "news"): 1},
+    }
+    report = build_report(JAN5, JAN7, gifts)
+    first, _, last = report.days
+    assert (first.gifts_created, first.gift_views, first.gift_clicks) == (4, 6, 2)
+    assert (first.gift_conversions, first.referral_views) == (1, 4)
+    assert (last.gifts_created, last.gift_conversions, last.gift_views) == (2, 1, 0)
+    data = report.to_json()
+    assert data["gifts"] == {"created": 6, "views": 6, "clicks": 2, "conversions": 2}
+    assert data["referrals"] == {"views": 4}
+    assert data["days"][0]["views"] == 12 and data["days"][0]["clicks"] == 7
+    assert report.offer("trial-3m").clicks == 7  # gift clicks are offer clicks too
+
+
+async def test_gifts_and_referrals_of_known_traffic(
+    store: Any, config_file: Any, prefix: str
+) -> None:
+    site = SharingSite(store, config_file(SHARING), prefix)
+    await site.traffic()
+    report = await AnalyticsReader(store, prefix).report(TODAY, TODAY)
+    await site.paywall.analytics.aclose()
+    data = report.to_json()
+    assert data["gifts"] == EXPECTED
+    assert data["referrals"] == {"views": 2}
+    assert data["days"] == [
+        {
+            "date": "2027-01-20", "views": 13, "banners": 4, "last_free": 1, "walls": 1,
+            "clicks": 2, "conversions": 2,
+        }
+    ]  # fmt: skip
+    assert data["offers"] == {"trial-3m": {"impressions": 5, "clicks": 2, "conversions": 2}}
+    prompts = {p.name: (p.views, p.clicks, p.conversions) for p in report.prompts}
+    assert prompts["gifted"] == (4, 1, 1) and prompts["gift"] == (1, 0, 0)

@@ -273,11 +273,13 @@ def test_report_prints_the_funnel(
         assert data["days"][1]["views"] == 0
         assert data["offers"] == {"trial-3m": {"impressions": 4, "clicks": 2, "conversions": 0}}
         assert data["experiments"] == {}
+        assert data["gifts"] == {"created": 0, "views": 0, "clicks": 0, "conversions": 0}
     elif fmt == "csv":
         assert out.splitlines() == [
-            "date,views,banners,last_free,walls,clicks,conversions",
-            "2027-01-05,13,9,0,4,2,0",
-            "2027-01-06,0,0,0,0,0,0",
+            "date,views,banners,last_free,walls,clicks,conversions,gifts_created,gift_views,"
+            "gift_clicks,gift_conversions,referral_views",
+            "2027-01-05,13,9,0,4,2,0,0,0,0,0,0",
+            "2027-01-06,0,0,0,0,0,0,0,0,0,0,0",
         ]
     else:
         assert "2027-01-05" in out and "trial-3m" in out and "50.0%" in out

@@ -109,6 +109,20 @@ def funnel_charts(report: Report) -> list[Chart]:
     ]
 
 
+def sharing_chart(report: Report) -> Chart:
+    """Gift links made, the reads they gave, and referral reads, by day."""
+    days = [day_label(day.day) for day in report.days]
+    lines = [
+        series(label, (getattr(day, name) for day in report.days), color)
+        for name, label, color in (
+            ("gifts_created", "Gift links made", 0),
+            ("gift_views", "Gift reads", 2),
+            ("referral_views", "Referral reads", 4),
+        )
+    ]
+    return chart("sharing-daily", "Gift links, gift reads and referral reads by day", days, lines)
+
+
 # -- sections and prompts -----------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..analytics import AnalyticsReader, Report
 from ..analytics.keys import days as days_between
+from ..exchange import header
 from ..settings import Analytics, Config
 from . import pages
 from .auth import (
@@ -38,6 +39,7 @@ from .auth import (
     same_origin,
 )
 from .experiments import experiments_page
+from .previews import preview_page
 from .responses import (
     STATIC_TYPES,
     UPLOT_VERSION,
@@ -235,12 +237,22 @@ class AdminDashboard:
         self, request: Request, section: pages.Section, session: str | None, auth: AdminAuth
     ) -> bytes:
         config = request.config
-        today = self.clock().astimezone(config.timezone).date()
-        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
-        start, end, notice = choose_range(query, today, config.analytics.retention_days)
-        page = await self._content(section.slug, config, start, end)
-        if not config.analytics.enabled:
-            notice += " analytics.enabled is false in the config: nothing new is being counted."
+        now = self.clock()
+        pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"))
+        query = dict(pairs)
+        action = request.base + section.slug
+        if section.dated:
+            today = now.astimezone(config.timezone).date()
+            start, end, notice = choose_range(query, today, config.analytics.retention_days)
+            page = await self._content(section.slug, config, start, end)
+            chosen = range_form(action, start, end, section.slug)
+            if not config.analytics.enabled:
+                notice += (
+                    " analytics.enabled is false in the config: nothing new is being counted."
+                )
+        else:  # the preview page: no counts, no range
+            page = preview_page(config, action, pairs, now, _origin(request))
+            chosen, notice = "", ""
         kept = {name: query[name] for name in ("from", "to") if name in query}
         suffix = f"?{urlencode(kept)}" if kept else ""
         nav = "".join(
@@ -262,7 +274,7 @@ class AdminDashboard:
             home=escape(request.base),
             nav=nav,
             logout=logout,
-            range=range_form(request.base + section.slug, start, end, section.slug),
+            range=chosen,
             notice=f"<p class='notice'>{escape(notice.strip())}</p>" if notice.strip() else "",
             main=page.main,
             uplot_version=UPLOT_VERSION,
@@ -274,11 +286,16 @@ class AdminDashboard:
         reader = self.reader
         configured = [offer.id for offer in config.offers]
 
+        sharing = config.sharing.gifts.enabled or bool(config.sharing.referrals)
+
         def offers_page(report: Report) -> pages.Page:
             return pages.offers_page(report, configured)
 
+        def funnel_page(report: Report) -> pages.Page:
+            return pages.funnel_page(report, sharing)
+
         builders: dict[str, Callable[[], Awaitable[pages.Page]]] = {
-            "": lambda: _with_report(reader, start, end, pages.funnel_page),
+            "": lambda: _with_report(reader, start, end, funnel_page),
             "sections": lambda: _with_report(reader, start, end, pages.sections_page),
             "offers": lambda: _with_report(reader, start, end, offers_page),
             "store": lambda: _with_report(reader, start, end, pages.store_page),
@@ -357,6 +374,15 @@ def range_form(action: str, start: date, end: date, slug: str) -> str:
         f"<button type='submit'>Show</button><span class='shortcuts'>{shortcuts}</span>"
         f"<span class='what'>{what}</span></form>"
     )
+
+
+def _origin(request: Request) -> str:
+    """`scheme://host` the dashboard was asked on ("" for a Host that is not one), so the
+    preview links shown can be copied whole."""
+    host = header(request.scope, b"host")
+    if not host or not host.isascii() or any(c in host for c in "/\\@ '\"<>"):
+        return ""
+    return f"{'https' if request.secure else 'http'}://{host}"
 
 
 def _next_page(base: str, target: str) -> str:

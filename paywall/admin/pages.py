@@ -28,6 +28,7 @@ class Section:
 
     slug: str  # path under {prefix}/admin/
     name: str
+    dated: bool = True  # shows a range of days (the range picker above it)
 
 
 PAGES: tuple[Section, ...] = (
@@ -38,6 +39,7 @@ PAGES: tuple[Section, ...] = (
     Section("store", "Store health"),
     Section("config", "Config history"),
     Section("experiments", "Experiments"),
+    Section("preview", "Preview", dated=False),
 )
 
 
@@ -85,7 +87,9 @@ def cards(items: Sequence[tuple[str, str, str]]) -> str:
 # -- pages --------------------------------------------------------------------------------
 
 
-def funnel_page(report: Report) -> Page:
+def funnel_page(report: Report, sharing: bool = False) -> Page:
+    """The funnel; beneath its charts gifts and referral reads, when the config has them
+    (`sharing`) or the range counted some; then the tables."""
     total = report.total
     specs = charts.funnel_charts(report)
     headline = cards(
@@ -100,6 +104,21 @@ def funnel_page(report: Report) -> Page:
              + " of walls"),
         ]
     )  # fmt: skip
+    main = headline + figures(specs)
+    counted = (total.gifts_created, total.gift_views, total.gift_clicks, total.referral_views)
+    if sharing or any(counted):
+        gifts = charts.sharing_chart(report)
+        specs.append(gifts)
+        main += "<h2>Gifts and referrals</h2>" + cards(
+            [
+                ("Gift links made", number(total.gifts_created), "by subscribers"),
+                ("Gift reads", number(total.gift_views), "articles opened by a gift link"),
+                ("Gift offer clicks", number(total.gift_clicks), "from the gifted banner"),
+                ("Conversions after a gift", number(total.gift_conversions),
+                 rate(_share(total.gift_conversions, total.gift_views)) + " of gift reads"),
+                ("Referral reads", number(total.referral_views), "free by a referral rule"),
+            ]
+        ) + figures([gifts])  # fmt: skip
     rows = [
         [
             escape(day.day.isoformat()),
@@ -108,15 +127,10 @@ def funnel_page(report: Report) -> Page:
         for day in reversed(report.days)
     ]
     outcomes = sorted(total.outcomes.items(), key=lambda item: (-item[1], item[0]))
-    main = (
-        headline
-        + figures(specs)
-        + table("By day", ["Day", *(label for _, label in charts.FUNNEL_STEPS)], rows)
-        + table(
-            "Views by outcome",
-            ["Outcome", "Views"],
-            ([escape(name), number(n)] for name, n in outcomes),
-        )
+    main += table("By day", ["Day", *(label for _, label in charts.FUNNEL_STEPS)], rows) + table(
+        "Views by outcome",
+        ["Outcome", "Views"],
+        ([escape(name), number(n)] for name, n in outcomes),
     )
     return Page("Funnel", main, specs)
 

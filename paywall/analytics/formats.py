@@ -1,5 +1,6 @@
 """`paywall report`'s three formats: a table to read, CSV for spreadsheets, JSON for scripts
-(the contract's shape, `Report.to_json`)."""
+(the contract's shape, `Report.to_json`). Gifts and referral reads: JSON's `gifts` and
+`referrals`, CSV's last columns (per day), the table's last lines (when any)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from .experiments import ExperimentResult
 from .report import Report
 
 DAY_COLUMNS = ("date", "views", "banners", "last_free", "walls", "clicks", "conversions")
+# CSV only, after DAY_COLUMNS: (column, DayFunnel attribute)
+SHARING_COLUMNS = (
+    ("gifts_created", "gifts_created"),
+    ("gift_views", "gift_views"),
+    ("gift_clicks", "gift_clicks"),
+    ("gift_conversions", "gift_conversions"),
+    ("referral_views", "referral_views"),
+)
 FORMATS = ("table", "csv", "json")
 
 
@@ -29,11 +38,14 @@ def _day_rows(report: Report) -> list[list[str]]:
 
 
 def _csv(report: Report) -> str:
-    """One row per day; offers and breakdowns are in the JSON and the table."""
+    """One row per day, the gift and referral counts last (new columns go at the end, so
+    scripts reading the first ones by position keep working); offers and breakdowns are in
+    the JSON and the table."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(DAY_COLUMNS)
-    writer.writerows(_day_rows(report))
+    writer.writerow([*DAY_COLUMNS, *(name for name, _ in SHARING_COLUMNS)])
+    for row, day in zip(_day_rows(report), report.days, strict=True):
+        writer.writerow([*row, *(str(getattr(day, attr)) for _, attr in SHARING_COLUMNS)])
     return out.getvalue()
 
 
@@ -60,6 +72,11 @@ def _table(report: Report) -> str:
             for a in e.arms
         ]
         parts.append(_grid(["experiment", "arm", "readers", "conversions", "rate", ""], rows))
+    sharing = [str(getattr(total, attr)) for _, attr in SHARING_COLUMNS]
+    if any(n != "0" for n in sharing):
+        head = ["shared", "gift links made", "gift reads", "gift clicks", "gift conversions",
+                "referral reads"]  # fmt: skip
+        parts.append(_grid(head, [["total", *sharing]]))
     return "\n".join(parts)
 
 

@@ -8,7 +8,9 @@ Definitions used throughout: a *view* is any decided view (every outcome label c
 *walls* are `walled_limit`, `walled_premium` and `register_wall`; a view the store could
 not decide counts as `degraded` whatever the reader got. Click rate is clicks per
 impression; conversion rate is conversions per wall (sections, prompts) or per
-impression (offers).
+impression (offers). *Gift views* are views read through a gift link (outcome `gift`),
+*gift clicks* and *gift conversions* those through the offers of the `gifted` banner;
+*referral views* are views a referral rule let through (outcome `referral`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .keys import LATENCY_BUCKETS_MS, Field, Kind, day_key, days, decode
 from .usage import MeterUsage, period_days
 
 WALL_OUTCOMES = frozenset({"walled_limit", "walled_premium", "register_wall"})
+GIFT_OUTCOME, REFERRAL_OUTCOME, GIFTED_PROMPT = "gift", "referral", "gifted"
 LIMIT_WALLS = frozenset({"walled_limit", "register_wall"})  # walls of a used-up meter
 Counters = Mapping[Field, int]
 
@@ -57,6 +60,17 @@ class Funnel:
     clicks: int = 0
     conversions: int = 0
     outcomes: Mapping[str, int] = field(default_factory=dict)  # views by outcome label
+    gifts_created: int = 0  # gift links subscribers made
+    gift_clicks: int = 0  # offer clicks from the gifted banner
+    gift_conversions: int = 0  # conversions credited to the gifted banner's offers
+
+    @property
+    def gift_views(self) -> int:
+        return self.outcomes.get(GIFT_OUTCOME, 0)
+
+    @property
+    def referral_views(self) -> int:
+        return self.outcomes.get(REFERRAL_OUTCOME, 0)
 
 
 @dataclass(frozen=True)
@@ -152,9 +166,9 @@ class Report:
         return next((o for o in self.offers if o.offer == offer_id), OfferStats(offer_id))
 
     def to_json(self) -> dict[str, Any]:
-        """The shape `paywall report --format json` prints (contract section 8), plus
-        `experiment_checks` (each experiment's days, control, sample-ratio check) when the
-        config has experiments."""
+        """The shape `paywall report --format json` prints (contract section 8) with the
+        range's `gifts` and `referrals`, plus `experiment_checks` (each experiment's days,
+        control, sample-ratio check) when the config has experiments."""
         found = {
             "days": [
                 {
@@ -179,6 +193,13 @@ class Report:
             "experiments": {
                 e.id: {arm.name: arm.to_json() for arm in e.arms} for e in self.experiments
             },
+            "gifts": {
+                "created": self.total.gifts_created,
+                "views": self.total.gift_views,
+                "clicks": self.total.gift_clicks,
+                "conversions": self.total.gift_conversions,
+            },
+            "referrals": {"views": self.total.referral_views},
         }
         if self.experiments:
             found["experiment_checks"] = {e.id: e.checks() for e in self.experiments}
@@ -191,6 +212,7 @@ class _Tally:
     def __init__(self) -> None:
         self.outcomes: dict[str, int] = defaultdict(int)
         self.impressions = self.clicks = self.conversions = 0
+        self.gifts_created = self.gift_clicks = self.gift_conversions = 0
 
     @property
     def views(self) -> int:
@@ -210,6 +232,9 @@ class _Tally:
             "clicks": self.clicks,
             "conversions": self.conversions,
             "outcomes": dict(self.outcomes),
+            "gifts_created": self.gifts_created,
+            "gift_clicks": self.gift_clicks,
+            "gift_conversions": self.gift_conversions,
         }
 
     def slice(self, name: str) -> Slice:
@@ -269,9 +294,12 @@ def _add(
             tally.outcomes[outcome] += count
     elif kind in (Kind.IMPRESSION, Kind.CLICK, Kind.CONVERSION) and len(rest) == 3:
         offer, prompt, section = (str(label) for label in rest)
-        attribute = {"i": "impressions", "c": "clicks", "x": "conversions"}[str(kind)]
-        for tally in (*funnels, sections[section], prompts[prompt], offers[offer]):
-            setattr(tally, attribute, getattr(tally, attribute) + count)
+        attribute = _OFFER_COUNTS[str(kind)]
+        _increase((*funnels, sections[section], prompts[prompt], offers[offer]), attribute, count)
+        if prompt == GIFTED_PROMPT and attribute in _GIFT_COUNTS:  # through a gift's banner
+            _increase(funnels, _GIFT_COUNTS[attribute], count)
+    elif kind == Kind.GIFT and len(rest) == 1:
+        _increase(funnels, "gifts_created", count)
     elif kind == Kind.STORE_CALL and len(rest) == 1:
         bound = float(rest[0])
         index = next((i for i, b in enumerate(LATENCY_BUCKETS_MS) if b >= bound), -1)
@@ -280,6 +308,15 @@ def _add(
         store.errors += count
     elif kind == Kind.BREAKER_OPENED:
         store.opened += count
+
+
+_OFFER_COUNTS = {"i": "impressions", "c": "clicks", "x": "conversions"}
+_GIFT_COUNTS = {"clicks": "gift_clicks", "conversions": "gift_conversions"}
+
+
+def _increase(tallies: Iterable[_Tally], attribute: str, count: int) -> None:
+    for tally in tallies:
+        setattr(tally, attribute, getattr(tally, attribute) + count)
 
 
 def reached_counts(counters: Iterable[Counters], who: str) -> tuple[tuple[int, ...], int]:
