@@ -1,11 +1,12 @@
 """End to end in a real browser: `paywall demo` in a subprocess, driven by headless Chromium.
 
 An anonymous reader clicks through articles from the home page until the wall, then signs
-in as the demo accounts. Each state is checked on what the browser shows (the prompt's
-visible text) and on what it received (the walled article's hidden paragraphs must not be
-anywhere in the DOM), and saved as a screenshot in a temporary folder, or in
-PAYWALL_SCREENSHOT_DIR when set (`PAYWALL_SCREENSHOT_DIR=docs/screenshots` refreshes the
-README's pictures).
+in as the demo accounts; the subscriber gifts an article, and another browser reads it
+through the link without spending its meter. Each state is checked on what the browser
+shows (the prompt's visible text) and on what it received (the walled article's hidden
+paragraphs must not be anywhere in the DOM), and saved as a screenshot in a temporary
+folder, or in PAYWALL_SCREENSHOT_DIR when set (`PAYWALL_SCREENSHOT_DIR=docs/screenshots`
+refreshes the README's pictures).
 
 Chromium is the system one (Debian's /usr/bin/chromium, or PAYWALL_CHROMIUM); Playwright
 never downloads a browser here. Without a Chromium binary the test is skipped.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from paywall.config import load_config
 from paywall.demo.app import DEMO_CONFIG
@@ -259,9 +261,118 @@ def test_demo_in_a_browser(browser: Browser, demo_url: str) -> None:
 
         sign_in(page, "subscriber")
         open_premium(page)
-        assert prompts(page) == []
+        assert [n for n, _ in prompts(page)] == ["gift"]  # all of it, and theirs to gift
         assert_whole(page, PREMIUM)
         shoot(page, "subscriber.png")
     finally:
         with contextlib.suppress(Exception):
             context.close()
+
+
+# --- gift links ----------------------------------------------------------------------------
+
+GIFTED = BY_PATH["/articles/monetary-authority-holds-rates"]  # Markets: outside the limit test
+AFTERWARDS = BY_PATH["/articles/harbour-ferries-go-electric"]  # City: the demo's 3 free articles
+PHONE: ViewportSize = {"width": 390, "height": 844}
+GIFTS_LEFT = re.compile(r"You have (\d+) gifts? left this month")
+
+
+def gifts(count: int) -> str:
+    return f"{count} gift{'' if count == 1 else 's'}"
+
+
+def assert_fits(page: Page) -> None:
+    """Nothing on the page is wider than the screen (no sideways scrolling)."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{page.url} is wider than the screen by {overflow}px"
+
+
+def assert_on_top(page: Page, name: str) -> None:
+    """The prompt `name` opens the article's body, in the first screenful."""
+    first = page.evaluate(
+        "document.querySelector('.article-body').firstElementChild.dataset.paywall"
+    )
+    assert first == name
+    box = page.locator(f'[data-paywall="{name}"]').bounding_box()
+    assert box is not None and box["y"] < page.viewport_size["height"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("viewport", "javascript"),
+    [(VIEWPORT, True), (PHONE, False)],
+    ids=["laptop", "phone-without-javascript"],
+)
+def test_a_subscriber_gifts_an_article_another_reader_reads_it_free(
+    browser: Browser, demo_url: str, viewport: ViewportSize, javascript: bool
+) -> None:
+    """The gift control is a plain form: it works without JavaScript (the link page's "Copy
+    link" button needs it, and only shows with it)."""
+    giver = browser.new_context(
+        viewport=viewport, base_url=demo_url, java_script_enabled=javascript
+    )
+    recipient = browser.new_context(viewport=viewport, base_url=demo_url)
+    laptop = viewport is VIEWPORT
+    try:
+        if javascript:
+            giver.grant_permissions(["clipboard-read", "clipboard-write"], origin=demo_url)
+        page = giver.new_page()
+        page.goto("/")
+        sign_in(page, "subscriber")
+        follow(page, 'header a[href="/"]')
+        follow(page, f'main a[href="{GIFTED.path}"]')
+        [(name, text)] = prompts(page)
+        assert name == "gift" and "Gift this article" in text
+        found = GIFTS_LEFT.search(text)
+        assert found, text
+        left = int(found[1])
+        assert left >= 1
+        assert_on_top(page, "gift")
+        assert_whole(page, GIFTED)
+        assert_fits(page)
+        if laptop:
+            shoot(page, "gift.png")
+
+        follow(page, '[data-paywall="gift"] button')  # a form post: the link page
+        link = page.input_value("#gift-link")
+        assert link.startswith(f"{demo_url}{GIFTED.path}?gift=")
+        text = visible_text(page)
+        assert "Anyone with this link can read the article in full" in text
+        assert f"You have {gifts(left - 1)} left." in text
+        assert page.locator("#gift-link").is_visible()
+        assert page.locator("#gift-copy").is_visible() is javascript
+        assert_fits(page)
+        if laptop:
+            shoot(page, "gift-link.png")
+        if javascript:
+            page.click("#gift-copy")
+            expect(page.locator("#gift-copy")).to_have_text("Copied")  # once it is on the clipboard
+            assert page.evaluate("navigator.clipboard.readText()") == link
+        follow(page, "text=Back to the article")
+        assert page.url == demo_url + GIFTED.path
+        assert f"You have {gifts(left - 1)} left this month" in prompts(page)[0][1]
+
+        reader = recipient.new_page()  # someone else: no cookie, no account
+        reader.goto(link)
+        [(name, text)] = prompts(reader)
+        assert name == "gifted" and "A subscriber gifted you this article" in text
+        demo = load_config(DEMO_CONFIG)
+        offers = demo.offers_for(Audience.ANONYMOUS, datetime.now(demo.timezone).date())
+        assert offers
+        for offer in offers:
+            assert offer["headline"] in text
+        assert_on_top(reader, "gifted")
+        assert_whole(reader, GIFTED)  # to its last paragraph: no wall
+        assert_fits(reader)
+        if laptop:
+            shoot(reader, "gifted.png")
+
+        # The gift cost this reader nothing: their next article is the first the meter counts.
+        follow(reader, 'header a[href="/"]')
+        follow(reader, f'main a[href="{AFTERWARDS.path}"]')
+        [(name, text)] = prompts(reader)
+        assert name == "meter"
+        assert f"You have {demo.limit - 1} free articles left this month" in text
+    finally:
+        for context in (giver, recipient):
+            with contextlib.suppress(Exception):
+                context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -77,6 +78,28 @@ def test_each_demo_account_sees_its_own_state(
             assert sentence in premium.text
         demo.post("/signin", data={"account": ""})
         assert "Not signed in" in demo.get("/signin").text
+
+
+def test_what_the_sign_in_page_says_of_gifts_and_referrals_holds(demo: TestClient) -> None:
+    """The accounts it names as givers are those that see the gift control, and its two
+    commands give a new reader the meter's banner, then a free read (no prompt)."""
+    with demo:
+        page = demo.get("/signin").text
+        [gifts] = re.findall(r"<p>[^<]*<strong>.*?Gift this article.*?</p>", page)
+        for account in DEMO_ACCOUNTS:
+            demo.post("/signin", data={"account": account.id})
+            sees_control = prompt_of(demo, PREMIUM) == ["gift"]
+            assert (f"<strong>{account.id}</strong>" in gifts) is sees_control, account.id
+        [commands] = re.findall(r'<pre class="try">(.*?)</pre>', page, re.S)
+        shown = []
+        for line in html.unescape(commands).splitlines():
+            found = re.fullmatch(r"curl -s (?:-H '(\w+): ([^']*)' )?(\S+) \| grep .*", line)
+            assert found, line
+            name, value, url = found.groups()
+            demo.cookies.clear()  # curl keeps no cookie: a new reader each time
+            headers = {name: value} if name else {}
+            shown.append(PROMPT.findall(demo.get(url, headers=headers).text))
+        assert shown == [["meter"], []]
 
 
 def test_on_a_real_redis_url_the_meter_sees_the_accounts_entitlements(

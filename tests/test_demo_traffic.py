@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 
 from paywall.analytics import AnalyticsReader
+from paywall.analytics.keys import Kind, day_key, decode
 from paywall.config import load_config
 from paywall.demo.app import DEMO_CONFIG
 from paywall.demo.traffic import simulate
@@ -30,6 +31,15 @@ def demo_config(tmp_path: Path, prefix: str) -> Path:
     return path
 
 
+async def gift_links_made(client: Any, prefix: str, start: date, end: date) -> int:
+    """The gift links the analytics counted over the days (fields [g, section])."""
+    made = 0
+    for n in range((end - start).days + 1):
+        counters = await client.hgetall(day_key(prefix, start + timedelta(days=n)))
+        made += sum(int(v) for f, v in counters.items() if (decode(f) or ("",))[0] == Kind.GIFT)
+    return made
+
+
 @pytest.fixture
 def config(tmp_path: Path, prefix: str) -> Path:
     return demo_config(tmp_path, prefix)
@@ -46,10 +56,14 @@ async def test_a_simulated_month_fills_every_chart(store: Any, config: Path, pre
     assert total.banners and total.last_free and total.walls and total.clicks
     assert total.conversions == done.conversions  # every purchase credited to its offer
     for outcome in ("walled_limit", "walled_premium", "entitled", "already_read", "crawler",
-                    "prefetch", "degraded"):  # fmt: skip
+                    "prefetch", "degraded", "gift", "referral"):  # fmt: skip
         assert total.outcomes.get(outcome, 0) > 0, outcome
     assert {"City", "Business", "Technology", "Premium"} <= {s.name for s in report.sections}
-    assert {"subscribe", "trial-expired"} <= {p.name for p in report.prompts}
+    assert {"subscribe", "trial-expired", "gift", "gifted"} <= {p.name for p in report.prompts}
+    # Subscribers made gift links through the gift endpoint, counted on the simulated days;
+    # newcomers open them, each link once (a gifted view), the last day's after the month.
+    assert done.gifts > 0 and await gift_links_made(store, prefix, START, END) == done.gifts
+    assert 0 < total.outcomes["gift"] <= done.gifts
     assert all(offer.impressions > 0 for offer in report.offers)
     # One evening the store was down: errors and a breaker opening on that day only.
     troubled = [day for day in report.store if day.errors]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from starlette.applications import Starlette
@@ -19,6 +20,9 @@ async def echo(request: Request) -> Response:
     user: Any = request.scope.get("user")
     response = JSONResponse(
         {
+            "method": request.method,
+            "form": parse_qs((await request.body()).decode()),
+            "origin": request.headers.get("origin"),
             "path": request.url.path,
             "query": dict(request.query_params),
             "cookies": request.cookies,
@@ -35,7 +39,7 @@ async def echo(request: Request) -> Response:
     return response
 
 
-APP = Starlette(routes=[Route("/{path:path}", echo)])
+APP = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
 
 
 async def test_a_visitor_keeps_its_cookies_and_its_address() -> None:
@@ -55,3 +59,13 @@ async def test_a_signed_in_visitor_is_the_apps_user() -> None:
     assert '"account":null' in anonymous.text
     signed_in = await Visitor("198.18.0.8", account="acct-9").get(APP, "/")
     assert '"account":"acct-9"' in signed_in.text
+
+
+async def test_a_visitor_posts_a_form_with_its_cookies_and_account() -> None:
+    visitor = Visitor("198.18.0.9", account="acct-3")
+    await visitor.get(APP, "/?set=abc")
+    answer = await visitor.post(APP, "/gift", {"path": "/a?b=1&c"}, {"Origin": "http://x"})
+    seen = answer.json()
+    assert seen["method"] == "POST" and seen["form"] == {"path": ["/a?b=1&c"]}
+    assert seen["cookies"] == {"rid": "abc"} and seen["account"] == "acct-3"
+    assert seen["origin"] == "http://x"

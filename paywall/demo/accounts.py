@@ -14,8 +14,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..names import Plan
+from ..names import Plan, Status
 from ..payments.ledger import Ledger
+from ..settings import Config
+from .articles import METERED
 from .billing import DAY, DemoStripe, customer_of, stamp
 from .checkout import BUYER_PREFIX
 from .site import page
@@ -31,7 +33,7 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = (
     DemoAccount("reader", "Registered reader, no subscription (metered by account)", None, 0),
-    DemoAccount("trialist", "On a free trial (full access, no prompts)", Plan.TRIAL, 30),
+    DemoAccount("trialist", "On a free trial (full access, nothing counted)", Plan.TRIAL, 30),
     DemoAccount(
         "trial-ended",
         "Trial ended last week (sees “Your trial period has expired”)",
@@ -89,7 +91,50 @@ class SessionAccounts(AuthenticationBackend):
         return AuthCredentials(["authenticated"]), SimpleUser(account)
 
 
-def routes(publication: str) -> list[Route]:
+def sharing_note(settings: Config, base_url: str) -> str:
+    """What the sign-in page says of gifts and referrals, as the config has them ("" when
+    both are off): which accounts may gift, and two commands that show a referral read."""
+    sharing, period = settings.sharing, settings.period
+    parts: list[str] = []
+    gifts = sharing.gifts
+    givers = [
+        a.id
+        for a in DEMO_ACCOUNTS
+        if a.plan is not None and a.days_left > 0 and Status(a.plan.value) in gifts.plans
+    ]
+    if gifts.enabled and givers:
+        names = " and ".join(f"<strong>{escape(name)}</strong>" for name in givers)
+        parts.append(
+            f"<p>{names} see <em>Gift this article</em> on each article: a link anyone can"
+            f" read it with for {gifts.valid_days} days, without spending their own free"
+            f" articles ({gifts.per_period} gifts a {escape(period)}).</p>"
+        )
+    if sharing.referrals:
+        rules = ", ".join(
+            f"<code>{escape(rule.host)}</code> ({rule.per_period} a {escape(period)})"
+            for rule in sharing.referrals
+        )
+        parts.append(f"<p>Readers arriving from {rules} read articles free, outside the meter.")
+        rule = sharing.referrals[0]
+        host = rule.host.removeprefix("*.")
+        host = ("www." if host != rule.host else "") + host.replace("*", "com")
+        if rule.matches(host):
+            url = escape(base_url.rstrip("/") + METERED[0].path)
+            show = "| grep -o 'data-paywall=\"[a-z-]*\"'"
+            parts.append(
+                " Compare a new reader's view without and with a <code>Referer</code> from"
+                " there: the meter's banner, then nothing (read free, not counted).</p>"
+                f'<pre class="try">curl -s {url} {show}\n'
+                f"curl -s -H 'Referer: https://{escape(host)}/' {url} {show}</pre>"
+            )
+        else:
+            parts.append("</p>")
+    if not parts:
+        return ""
+    return '<h2 class="section-title">Gifts and referrals</h2>' + "".join(parts)
+
+
+def routes(publication: str, settings: Config | None = None) -> list[Route]:
     async def signin(request: Request) -> Response:
         if request.method == "POST":
             form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -118,6 +163,7 @@ def routes(publication: str) -> list[Route]:
 (back to an anonymous reader, metered by cookie)</form>
 <p class="colophon">Views you made anonymously this month count toward the account
 you sign in to.</p>
+{sharing_note(settings, str(request.base_url)) if settings else ""}
 </section>"""
         return page(publication, f"Sign in | {publication}", main)
 

@@ -70,7 +70,7 @@ def build_demo(
 
     return Starlette(
         routes=[
-            *accounts.routes(settings.publication),
+            *accounts.routes(settings.publication, settings),
             *checkout.routes(settings, now),
             Mount("/", app=build_site(settings.publication)),
         ],

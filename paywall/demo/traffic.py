@@ -5,7 +5,9 @@ Nothing is written into the counters directly: every view is a request through a
 day by day, so the analytics it counts, the meters it keeps and the refs it signs are the
 ones real traffic would leave. Readers follow a fixed random plan (seeded: the same
 numbers every run): regular anonymous readers of varying appetites, newcomers from search
-who mostly read one article, signed-in readers, subscribers, a verified crawler,
+who mostly read one article (some sent by Google or Hacker News, which the demo's
+`referrals:` let read free), signed-in readers, subscribers who now and then gift an
+article (the real gift endpoint) to a newcomer who opens the link, a verified crawler,
 prefetches; walled readers sometimes click an offer (the real click endpoint), some of
 those convert (`Entitlements.grant(..., ref=)`), some register instead. One evening the
 store is unreachable for ninety minutes, so store health has something to show.
@@ -33,14 +35,21 @@ from ..entitlements import Entitlements
 from ..middleware import PaywallMiddleware
 from ..names import Plan
 from ..settings import Config
+from ..sharing.gifts import GIFT_PATH
 from .articles import ARTICLES, METERED, Article
 from .site import build_site
-from .visitor import Visitor
+from .visitor import HOST, Visitor
 
 DEFAULT_DAYS = 30
 SEED = 20270131
 CRAWLER_AGENT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 CRAWLER_ADDRESS = "66.249.66.{n}"  # Googlebot's published network (config/paywall.yaml)
+ORIGIN = f"http://{HOST}"  # the simulated site, for the same-origin gift post
+GIFT_CHANCE = 0.1  # that a subscriber gifts the article they are reading
+# Where newcomers come from: a search engine and a news aggregator (the demo's referral
+# rules name both), or somewhere no rule names (social, mail, typed in).
+ARRIVALS = ("https://www.google.com/", "https://news.ycombinator.com/", "")
+ARRIVAL_WEIGHTS = (45, 10, 45)
 # Local hours readers arrive at: a morning and an evening peak.
 HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 5, 9, 10, 7, 5, 5, 6, 5, 4, 4, 4, 5, 7, 9, 10, 8, 5, 2)
 _START = datetime(2000, 1, 1, tzinfo=UTC)  # replaced by the first simulated day
@@ -57,6 +66,8 @@ class Reader:
     appetite: float  # mean articles a visit
     clicks: float  # chance of clicking an offer when walled
     converts: float  # chance a click ends in a purchase
+    arrives: str = ""  # the first visit's first page: a gift link sent to this reader
+    referer: str = ""  # the first visit's first page is opened from this site
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class Simulated:
     requests: int
     conversions: int
     seconds: float
+    gifts: int = 0  # gift links subscribers made
 
 
 @dataclass
@@ -84,6 +96,11 @@ class _Run:
     conversions: int = 0
     accounts: int = 0
     readers: list[Reader] = field(default_factory=list)
+    gift_links: list[str] = field(default_factory=list)  # made, not yet sent to anyone
+    gifts: int = 0
+    # Gifts and arrivals draw from a generator of their own (seeded too), so that the rest
+    # of the month stays as it was before they were simulated.
+    sharing: random.Random = field(default_factory=random.Random)
 
 
 async def simulate(
@@ -105,6 +122,7 @@ async def simulate(
     flaky = _Flaky(client)
     paywall = PaywallMiddleware(build_site(config.publication), config_path, redis=flaky)
     run = _Run(paywall, flaky, Entitlements.for_config(client, config), config, random.Random(seed))
+    run.sharing = random.Random(seed + 2)
     paywall.clock = lambda: run.now
     ids = random.Random(seed + 1)  # reader ids from the seed too: the same arms every run
     paywall.new_reader_id = lambda: base64.urlsafe_b64encode(ids.randbytes(12)).decode()
@@ -122,7 +140,7 @@ async def simulate(
         logger.setLevel(level)
         await paywall.analytics.aclose()  # the last flush
     seconds = time.perf_counter() - started
-    return Simulated(first, end, run.requests, run.conversions, seconds)
+    return Simulated(first, end, run.requests, run.conversions, seconds, run.gifts)
 
 
 async def _cast(run: _Run) -> None:
@@ -163,7 +181,12 @@ async def _day(run: _Run, day: date, outage: bool) -> None:
     weekend = day.weekday() >= 5
     newcomers = rng.randint(14, 20) + (5 if weekend else 0)
     for _ in range(newcomers):  # from search and social: one article or two, then maybe back
-        run.readers.append(_reader(run, 0.0, 1.3, 0.04, 0.25))
+        reader = _reader(run, 0.0, 1.3, 0.04, 0.25)
+        if run.gift_links and run.sharing.random() < 0.4:  # a subscriber sent them a link
+            reader.arrives = run.gift_links.pop(0)
+        else:
+            reader.referer = run.sharing.choices(ARRIVALS, ARRIVAL_WEIGHTS)[0]
+        run.readers.append(reader)
     visits: list[tuple[datetime, Reader]] = []
     for reader in run.readers:
         chance = reader.visit_chance * (0.8 if weekend else 1.0)
@@ -192,14 +215,33 @@ async def _visit(run: _Run, reader: Reader) -> None:
     for _ in range(count):
         if run.now.astimezone(run.config.timezone).date() != day:
             return  # past midnight: the simulated days end at the last one
-        article = _pick(rng)
+        url, headers = _pick(rng).path, {}
+        if reader.arrives:  # the gift link they were sent, instead
+            url, reader.arrives = reader.arrives, ""
+        elif reader.referer:
+            headers, reader.referer = {"Referer": reader.referer}, ""
         if rng.random() < 0.04:  # the browser prefetches a link first: refused, not counted
-            await _get(run, reader, article.path, {"Sec-Purpose": "prefetch"})
-        answer = await _get(run, reader, article.path)
+            await _get(run, reader, url, {"Sec-Purpose": "prefetch"})
+        answer = await _get(run, reader, url, headers)
+        if 'data-paywall="gift"' in answer.text and run.sharing.random() < GIFT_CHANCE:
+            await _gift(run, reader, url)
+        # A wall, or the gifted banner: both show offers, which a reader may click.
         walled = 'data-paywall="' in answer.text and "/o/" in answer.text
         if walled and await _after_wall(run, reader, answer.text):
             return
         run.now += timedelta(seconds=rng.randint(90, 420))
+
+
+async def _gift(run: _Run, reader: Reader, path: str) -> None:
+    """A subscriber presses "Gift this article" (the control's form post, answered in JSON
+    here); the link waits for the next newcomer to be sent it."""
+    prefix = run.config.analytics.prefix
+    headers = {"Origin": ORIGIN, "Accept": "application/json"}
+    run.requests += 1
+    answer = await reader.visitor.post(run.paywall, prefix + GIFT_PATH, {"path": path}, headers)
+    if answer.status == 200:
+        run.gift_links.append(str(answer.json()["url"]))
+        run.gifts += 1
 
 
 async def _after_wall(run: _Run, reader: Reader, page: str) -> bool:

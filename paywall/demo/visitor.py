@@ -1,16 +1,20 @@
-"""One simulated reader's browser, in-process: it sends ASGI requests straight to an app
-(no sockets: thousands of views take seconds), keeps the cookies it is given, and signs in
-the way an authentication middleware outside the paywall would, by setting `scope["user"]`.
+"""One simulated reader's browser, in-process: it sends ASGI requests (GETs, and a form's
+POST) straight to an app (no sockets: thousands of views take seconds), keeps the cookies
+it is given, and signs in the way an authentication middleware outside the paywall would,
+by setting `scope["user"]`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.authentication import SimpleUser
 from starlette.types import ASGIApp, Message
+
+HOST = "demo.invalid"  # the site's name, as every simulated request gives it
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,9 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass
@@ -35,8 +42,22 @@ class Visitor:
 
     async def get(self, app: ASGIApp, url: str, headers: dict[str, str] | None = None) -> Answer:
         """GET `url` (a path with an optional query) from `app`, as this reader."""
+        return await self._send(app, "GET", url, headers, b"")
+
+    async def post(
+        self, app: ASGIApp, url: str, form: dict[str, str], headers: dict[str, str] | None = None
+    ) -> Answer:
+        """POST `form` to `url` as a browser's form would (urlencoded), as this reader."""
+        kind = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self._send(
+            app, "POST", url, {**kind, **(headers or {})}, urlencode(form).encode()
+        )
+
+    async def _send(
+        self, app: ASGIApp, method: str, url: str, headers: dict[str, str] | None, body: bytes
+    ) -> Answer:
         parts = urlsplit(url)
-        raw = [(b"host", b"demo.invalid"), (b"user-agent", self.user_agent.encode())]
+        raw = [(b"host", HOST.encode()), (b"user-agent", self.user_agent.encode())]
         if self.cookies:
             jar = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
             raw.append((b"cookie", jar.encode("latin-1")))
@@ -45,7 +66,7 @@ class Visitor:
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "GET",
+            "method": method,
             "scheme": "http",
             "path": parts.path,
             "raw_path": parts.path.encode(),
@@ -53,14 +74,14 @@ class Visitor:
             "root_path": "",
             "headers": raw,
             "client": (self.address, 40000),
-            "server": ("demo.invalid", 80),
+            "server": (HOST, 80),
         }
         if self.account is not None:
             scope["user"] = SimpleUser(self.account)
         status, found, chunks = 0, {}, []
 
         async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: Message) -> None:
             nonlocal status

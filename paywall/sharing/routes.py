@@ -190,26 +190,74 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+_PAGE_STYLE = (
+    "body{margin:0;padding:0 .75rem;background:#fbf9f4;color:#1a1a1a;"
+    "font:1.1rem/1.55 Georgia,'Times New Roman',serif}"
+    "main{max-width:36rem;margin:clamp(1rem,6vw,3rem) auto;padding:1.25rem clamp(1rem,4vw,1.5rem);"
+    "background:#fbf7f0;"
+    "border-top:3px solid #8c1c13}"
+    "h1{font-size:1.7rem;line-height:1.2;margin:.2rem 0 .8rem}"
+    "p{margin:.7rem 0}"
+    ".share{display:flex;flex-wrap:wrap;gap:.5rem;margin:.9rem 0}"
+    "#gift-link{flex:1 1 16rem;min-width:0;padding:.55rem .6rem;border:1px solid #b9b2a5;"
+    "border-radius:3px;background:#fff;color:#1a1a1a;"
+    "font:.95rem/1.4 ui-monospace,Menlo,Consolas,monospace}"
+    "button{border:0;border-radius:3px;padding:.55rem 1.1rem;background:#8c1c13;color:#fff;"
+    "font:bold .95rem Helvetica,Arial,sans-serif;cursor:pointer}"
+    "button:hover{background:#6d150f}"
+    ".note{font:.9rem/1.5 Helvetica,Arial,sans-serif;color:#6b6b6b}"
+    "a{color:#8c1c13}"
+)
+# Progressive: without JavaScript the link is still selectable in its field; with it, the
+# field selects itself when clicked and "Copy link" puts it on the clipboard.
+_PAGE_SCRIPT = (
+    "(function(){var f=document.getElementById('gift-link'),"
+    "b=document.getElementById('gift-copy');if(!f)return;"
+    "f.addEventListener('focus',function(){f.select()});"
+    "f.addEventListener('click',function(){f.select()});"
+    "if(!b||!navigator.clipboard)return;b.hidden=false;"
+    "b.addEventListener('click',function(){navigator.clipboard.writeText(f.value).then("
+    "function(){b.textContent='Copied'},function(){f.focus()})})})();"
+)
+
+
 def _page(value: dict[str, Any]) -> str:
-    """The gift link (or why there is none) as a page, for the control's form post."""
+    """The gift link (or why there is none) as a page, for the control's form post: the
+    link in a field easy to copy, when it stops working, and the way back to the article."""
     if "url" in value:
         url = html.escape(value["url"])
         back = html.escape(value["path"])
         left = int(value["left"])
         main = (
             "<h1>Your gift link</h1>"
-            "<p>Anyone with this link can read the article in full until "
-            f"{html.escape(value['expires'][:10])}:</p>"
-            f'<p><input id="gift-link" readonly size="60" value="{url}"'
-            ' onfocus="this.select()"></p>'
-            f"<p>You have {left} gift{'' if left == 1 else 's'} left.</p>"
-            f'<p><a href="{back}">Back to the article</a></p>'
+            '<p><label for="gift-link">Anyone with this link can read the article in full,'
+            f" free, until {_day(value['expires'])}.</label></p>"
+            f'<div class="share"><input id="gift-link" type="url" readonly value="{url}"'
+            ' spellcheck="false" autocomplete="off">'
+            '<button id="gift-copy" type="button" hidden>Copy link</button></div>'
+            f'<p class="note">You have {left} gift{"" if left == 1 else "s"} left.</p>'
+            f'<p><a href="{back}">&larr; Back to the article</a></p>'
         )
     else:
-        main = f"<h1>No gift link</h1><p>{html.escape(value['error'])}.</p>"
+        reason = str(value["error"])
+        main = (
+            "<h1>No gift link</h1>"
+            f"<p>{html.escape(reason[:1].upper() + reason[1:])}.</p>"
+            '<p><a href="/" onclick="history.back();return false">&larr; Go back</a></p>'
+        )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        '<title>Gift this article</title></head><body style="font-family:Georgia,serif;'
-        f'max-width:40em;margin:2em auto;padding:0 1em">{main}</body></html>'
+        '<meta name="robots" content="noindex">'
+        f"<title>Gift this article</title><style>{_PAGE_STYLE}</style></head>"
+        f"<body><main>{main}</main><script>{_PAGE_SCRIPT}</script></body></html>"
     )
+
+
+def _day(expires: str) -> str:
+    """An ISO time as a date a reader reads at a glance ("8 December 2026")."""
+    try:
+        when = datetime.fromisoformat(expires)
+    except ValueError:
+        return html.escape(expires[:10])
+    return f"{when.day} {when:%B %Y}"
