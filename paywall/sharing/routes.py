@@ -255,9 +255,10 @@ def _page(value: dict[str, Any]) -> str:
 
 
 def _day(expires: str) -> str:
-    """An ISO time as a date a reader reads at a glance ("8 December 2026")."""
+    """An ISO time as a reader reads it at a glance ("8 December 2026, 14:05"): the link
+    stops at that minute, not at the end of the day."""
     try:
         when = datetime.fromisoformat(expires)
     except ValueError:
-        return html.escape(expires[:10])
-    return f"{when.day} {when:%B %Y}"
+        return html.escape(expires[:16])
+    return f"{when.day} {when:%B %Y, %H:%M}"
