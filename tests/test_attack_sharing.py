@@ -5,6 +5,7 @@ are kept too, so they keep holding. Pages are judged by the tree an HTML5 parser
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import uuid
@@ -30,6 +31,7 @@ from .test_sharing_live import (
     left_on,
     prompts_of,
     reads_in_full,
+    subscribe,
 )
 from .test_store import NOW as STORE_NOW
 from .test_store import PERIOD, extra_view
@@ -163,3 +165,11 @@ async def test_meter_lua_gives_no_referral_reads_to_a_reader_who_started_used(
             assert later.outcome is Outcome.LIMIT_USED, (limit, path)
     honest = Reader("reader-honest-aaaaaaaa")  # the rule still works for everyone else
     assert (await extra_view(meter, honest, "/a", google)).outcome is Outcome.REFERRAL
+
+
+def test_a_gift_path_python_cannot_split_is_a_400_not_a_500(site: Site) -> None:
+    asyncio.run(subscribe(site, "sub-split"))
+    for path in ("//[", "//[::1", "//ex\uff0fample"):
+        made = site.gift("sub-split", path)
+        assert made.status_code == 400, (path, made.status_code, made.text)
+        assert "not a path of this site" in made.json()["error"]
