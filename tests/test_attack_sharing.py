@@ -587,3 +587,15 @@ def test_a_gift_link_names_the_origin_the_subscriber_was_on_behind_a_proxy(site:
         )
     direct = urlsplit(site.gift("sub-proxy", "/articles/direct").json()["url"])
     assert f"{direct.scheme}://{direct.netloc}" == site.url
+
+
+def test_an_origin_python_cannot_split_is_refused_not_a_500(site: Site) -> None:
+    asyncio.run(subscribe(site, "sub-origin"))
+    for source in ({"Origin": "http://["}, {"Referer": "http://[::1/page"}):
+        made = httpx.post(
+            site.url + GIFT,
+            data={"path": "/articles/x"},
+            headers={"X-Test-Account": "sub-origin", **source},
+            timeout=10,
+        )
+        assert made.status_code == 403, (source, made.status_code)
