@@ -49,7 +49,7 @@ pytestmark = pytest.mark.skipif(not REAL_REDIS_URL, reason="PAYWALL_TEST_REDIS_U
 SHARING = (
     "cookie: {secure: false}\n"
     "gifts: {per_period: 3, valid_days: 5, plans: PLANS}\n"
-    'referrals:\n  - {host: "*.google.*", per_period: 2}\n'
+    "referrals:\n  - {host: HOST, per_period: 2}\n"
 )
 
 
@@ -62,6 +62,7 @@ def running(
     content: str = "",
     extra: str = "",
     plans: str = "[trial, subscription]",
+    referrals: str = '"*.google.*"',
     store_url: str | None = None,
 ) -> Iterator[Site]:
     """The sample site behind the paywall (gifts and a referral rule on), with `meter`,
@@ -72,7 +73,7 @@ def running(
     text = text.replace("meter:\n", "meter:\n" + meter).replace(
         "content:\n", "content:\n" + content
     )
-    text += SHARING.replace("PLANS", plans) + extra
+    text += SHARING.replace("PLANS", plans).replace("HOST", referrals) + extra
     config = tmp_path / f"paywall-{prefix[13:-1]}.yaml"
     config.write_text(text, encoding="utf-8")
     monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -599,3 +600,23 @@ def test_an_origin_python_cannot_split_is_refused_not_a_500(site: Site) -> None:
             timeout=10,
         )
         assert made.status_code == 403, (source, made.status_code)
+
+
+def test_behind_a_proxy_that_rewrites_host_the_sites_own_pages_are_not_referrals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule matching the site's own domain (`*.example` for sister sites, or `*` for
+    "anywhere else"): own links were told apart by `Host` alone, so behind a proxy that
+    rewrites it every reader's internal clicks were referral reads, the cap on top of the
+    meter for everyone."""
+    with running(tmp_path, monkeypatch, referrals='"*.example"') as site:
+        proxied = {"Host": "internal:8000", "X-Forwarded-Host": "news.example"}
+        for n, referer in enumerate(("https://news.example/home", "https://NEWS.example:443/")):
+            with site.browser() as reader:
+                page = reader.get(f"/articles/own-{n}", headers={**proxied, "Referer": referer})
+                assert left_on(page) == "You have 2 free articles left", referer
+        with site.browser() as reader:  # the rule itself still works
+            page = reader.get(
+                "/articles/sister", headers={**proxied, "Referer": "https://b.example/"}
+            )
+            assert prompts_of(page) == [] and reads_in_full(page)
