@@ -116,7 +116,10 @@ def same_origin(scope: Scope) -> bool:
     source = header(scope, b"origin") or header(scope, b"referer")
     if not source or source == "null":
         return False
-    host = urlsplit(source).netloc.lower()
+    try:
+        host = urlsplit(source).netloc.lower()
+    except ValueError:  # "http://[": a bracket host unclosed (no browser sends one)
+        return False
     hosts = {header(scope, b"host").lower()}
     forwarded = header(scope, b"x-forwarded-host")
     if forwarded:

@@ -3,7 +3,8 @@
 -- KEYS[1]  the reader's meter for this period: a set of article ids
 -- KEYS[2…] as ARGV[6] says, in this order: the account's entitlement ("<plan> <until>"),
 --          the account's gifts given this period (a count), the reader's referral reads
---          this period (a hash: article id -> referral rule number)
+--          this period (a hash: article id -> referral rule number; field "u" when the
+--          reader started with the meter used up, which leaves it no referral reads)
 -- ARGV[1]  "m" for a metered page, "p" for a premium page (never counted); "u" after it
 --          ("mu", "pu") for a new reader who starts with the meter used up
 -- ARGV[2]  the article id (a small integer, so the set stays an intset)
@@ -44,6 +45,10 @@ if string.sub(ARGV[1], 2, 2) == 'u' and redis.call('EXISTS', KEYS[1]) == 0 then
     redis.call('SADD', KEYS[1], unpack(used))
     redis.call('EXPIRE', KEYS[1], ARGV[4])
   end
+  if referral_key then  -- nor referral reads: else a cleared cookie would buy them again
+    redis.call('HSET', referral_key, 'u', '')
+    redis.call('EXPIRE', referral_key, ARGV[4])
+  end
 end
 
 local status = 'none'
@@ -76,7 +81,7 @@ if referral_key then
     return {0, redis.call('SCARD', KEYS[1]), status}
   end
   local rule, cap = string.match(ARGV[7] or '', '^(%d+):(%d+)$')
-  if rule then
+  if rule and redis.call('HEXISTS', referral_key, 'u') == 0 then
     local used = 0
     for _, number in ipairs(redis.call('HVALS', referral_key)) do
       if number == rule then used = used + 1 end

@@ -37,7 +37,12 @@ def gated_article(config: Config, text: str) -> Article:
     text = text.strip()
     if not text:
         raise NotAnArticle("no path given: name the article, like /articles/some-story")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "//[" (a bracket host unclosed), "//a\uff0fb" (NFKC makes a "/")
+        raise NotAnArticle(
+            f"{text[:80]!r} is not a path of this site, like /articles/some-story"
+        ) from None
     if (
         len(text) > MAX_PATH_CHARS
         or parts.scheme

@@ -2,7 +2,7 @@
 
 The `Referer` header is the reader's to forge, so what a rule opens is capped per reader
 and period (meter.lua counts referral reads apart from the meter); links within the site
-itself never count as referrals.
+itself (by `Host`, or `X-Forwarded-Host` behind a proxy) never count as referrals.
 """
 
 from __future__ import annotations
@@ -24,10 +24,18 @@ def referral_of(sharing: Sharing, scope: Scope) -> str:
     if not referer or len(referer) > MAX_REFERER_CHARS:
         return ""
     host = _host(referer)
-    if not host or host == _host("//" + header(scope, b"host")):
+    if not host or host in _own_hosts(scope):
         return ""
     rule = sharing.referral_for(host)
     return f"{rule.number}:{rule.per_period}" if rule is not None else ""
+
+
+def _own_hosts(scope: Scope) -> tuple[str, str]:
+    """This site's host as the request names it: `Host`, and `X-Forwarded-Host` for a proxy
+    that rewrites `Host` (as admin.auth.same_origin takes it)."""
+    forwarded = header(scope, b"x-forwarded-host").split(",")[0].strip()
+    own = _host("//" + header(scope, b"host"))
+    return own, _host("//" + forwarded) if forwarded else own
 
 
 def _host(url: str) -> str:

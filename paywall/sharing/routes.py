@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
@@ -155,11 +155,17 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 def _origin(scope: Scope) -> str:
-    """`scheme://host` the reader used, for an absolute link to share ("" without a Host)."""
-    host = header(scope, b"host")
-    if not host or any(c in host for c in "/\\@ ") or not host.isascii():
+    """`scheme://host` of the page the reader asked from, for an absolute link to share:
+    the `Origin` (else `Referer`) that same_origin matched to `Host` or, behind a proxy
+    that rewrites `Host`, to `X-Forwarded-Host` (whose link must name the public host and
+    scheme, not the upstream's). "" when it names none we could put in a link."""
+    parts = urlsplit(header(scope, b"origin") or header(scope, b"referer"))
+    host = parts.netloc
+    if parts.scheme not in ("http", "https") or not host:
         return ""
-    return f"{scope.get('scheme', 'http')}://{host}"
+    if any(c in host for c in "/\\@ ") or not host.isascii():
+        return ""
+    return f"{parts.scheme}://{host}"
 
 
 def _wants_page(accept: str) -> bool:
