@@ -369,8 +369,12 @@ class _PaywallResponder:
     def personalise_headers(self, identified: Identified | None) -> None:
         """Make the response one reader's (headers.py), with the reader's cookies."""
         self.headers.personalise()
-        if self.decision is not None and self.decision.preview:  # an editor's: not for search
+        decision = self.decision
+        if decision is not None and (decision.preview or decision.result is Result.GIFT):
+            # An editor's preview, or a gift link's token in the URL: not for search engines,
+            # and the token not sent on to other sites in a Referer.
             self.headers.set(b"x-robots-tag", "noindex")
+            self.headers.set(b"referrer-policy", "same-origin")
         if identified is not None and identified.cookie is not None:
             self.headers.cookies.append(self.tools.cookies.header(identified.cookie))
         if identified is not None and identified.summary is not None:

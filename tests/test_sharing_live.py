@@ -194,6 +194,8 @@ async def test_a_recipient_reads_the_gift_without_spending(site: Site) -> None:
         assert "A subscriber gifted you this article" in page.text
         assert "Try 3 months for $9" in page.text  # a subscribe prompt with the offers
         assert "private" in page.headers["cache-control"]
+        assert page.headers["x-robots-tag"] == "noindex"  # the link's token: not for search,
+        assert page.headers["referrer-policy"] == "same-origin"  # nor for other sites
         assert site.meter_keys() == views
         [meter] = views
         assert site.redis.scard(meter) == 3  # nothing spent, nothing added

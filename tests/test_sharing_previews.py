@@ -25,6 +25,8 @@ from paywall.sharing.previews import (
     shown,
 )
 
+from .conftest import SECRET
+
 ADMIN_TOKEN = "an-admin-token-of-some-length"
 NOW = datetime(2027, 1, 5, 3, 0, tzinfo=UTC)
 ARTICLE = "/articles/story"
@@ -125,10 +127,30 @@ def test_a_tampered_or_foreign_token_shows_nothing(config: Config) -> None:
     changed = ("A" if token[0] != "A" else "B") + token[1:]
     assert previewed(config, changed, ARTICLE, ARTICLE, "metered", NOW) is None
     later = int((NOW + timedelta(days=365)).timestamp())
-    foreign = PreviewTokens("another-admin-token-entirely").sign(
+    foreign = PreviewTokens(["another-admin-token-entirely"]).sign(
         ARTICLE, Preview(Prompt.SUBSCRIBE, (), later, b"")
     )
     assert previewed(config, foreign, ARTICLE, ARTICLE, "metered", NOW) is None
+
+
+def test_a_link_is_signed_with_the_cookie_keys_too(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed with the admin token alone, a leaked link would let anyone test guesses of it
+    offline."""
+    token = token_of(preview_url(config, ARTICLE, Prompt.SUBSCRIBE, now=NOW))
+    later = int((NOW + timedelta(days=1)).timestamp())
+    admin_only = PreviewTokens([ADMIN_TOKEN]).sign(
+        ARTICLE, Preview(Prompt.SUBSCRIBE, (), later, b"")
+    )
+    assert previewed(config, admin_only, ARTICLE, ARTICLE, "metered", NOW) is None
+    monkeypatch.setenv("PAYWALL_SECRET_KEYS", "a-new-cookie-key," + SECRET)  # rotation
+    assert previewed(config, token, ARTICLE, ARTICLE, "metered", NOW) is not None
+    monkeypatch.setenv("PAYWALL_SECRET_KEYS", "a-new-cookie-key")  # the old key dropped
+    assert previewed(config, token, ARTICLE, ARTICLE, "metered", NOW) is None
+    monkeypatch.delenv("PAYWALL_SECRET_KEYS")
+    with pytest.raises(MissingAdminToken, match="PAYWALL_SECRET_KEYS"):
+        preview_url(config, ARTICLE, Prompt.SUBSCRIBE, now=NOW)
 
 
 def test_changing_the_admin_token_ends_every_link(

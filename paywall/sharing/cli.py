@@ -12,7 +12,7 @@ from ..names import Prompt
 from ..settings import Config
 from ..yamlsource import ConfigError
 from .articles import NotAnArticle, gated_article
-from .previews import PREVIEW_PARAMETER, MissingAdminToken, Preview, PreviewTokens, admin_token
+from .previews import PREVIEW_PARAMETER, MissingAdminToken, Preview, PreviewTokens, preview_keys
 from .schema import MAX_PREVIEW_MINUTES
 
 PROMPTS = tuple(prompt.value for prompt in Prompt)
@@ -75,8 +75,8 @@ def preview_url(
     now: datetime | None = None,
 ) -> str:
     """The preview link for `path` in `prompt`'s state (raises NotAnArticle for a path that
-    is not a gated article, MissingAdminToken without the admin token, ValueError for an
-    unknown arm or a prompt the config does not use)."""
+    is not a gated article, MissingAdminToken without the admin token or cookie keys,
+    ValueError for an unknown arm or a prompt the config does not use)."""
     article = gated_article(config, path)
     for experiment_id, arm_name in arms:
         experiment = config.experiments.get(experiment_id)
@@ -89,7 +89,7 @@ def preview_url(
         raise ValueError(f"{prompt.value} is shown only with gifts: on in the config")
     if prompt is Prompt.REGISTER and not config.registration_wall:
         raise ValueError("register is shown only with meter.registration_wall: true")
-    token = PreviewTokens(admin_token(config.analytics.admin_token_env))
+    token = PreviewTokens(preview_keys(config))
     moment = now or datetime.now(UTC)
     lifetime = timedelta(minutes=minutes or config.sharing.preview_minutes)
     preview = Preview(prompt, arms, int((moment + lifetime).timestamp()), b"")

@@ -4,9 +4,11 @@ state (and, optionally, experiment arms) without touching any meter.
 `paywall preview-url PATH --as PROMPT` and the dashboard make them: the article's URL with
 `?paywall_preview=TOKEN`. The token names the prompt, the arms, when it expires and a digest
 of the article's id, signed with the admin token (`admin.token_env`) under a salt of its
-own, so only someone holding the dashboard's key can make one, and a changed token stops
-every link made with the old one. A preview view reaches no store, sets no cookie, and is
-not counted by analytics; any token that does not check out is ignored (a metered view).
+own, mixed with the cookie signing keys (a leaked link is no help in guessing the admin
+token offline), so only someone holding the dashboard's key can make one, and a changed
+token stops every link made with the old one. A preview view reaches no store, sets no
+cookie, and is not counted by analytics; any token that does not check out is ignored (a
+metered view).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import parse_qsl
 from ..admin.auth import MIN_TOKEN_CHARS
 from ..decision import Decision, Result, Who, context_for, gift_control
 from ..experiments.assign import Variant
+from ..identity import MissingSecretError, secret_keys
 from ..names import Audience, Prompt
 from ..settings import Access, Config
 from ..signing import CookieSigner
@@ -44,25 +47,33 @@ class Preview:
 
 
 class MissingAdminToken(RuntimeError):
-    """Previews are signed with the admin token, and there is none."""
+    """Previews are signed with the admin token and the cookie keys, and one is missing."""
 
 
-def admin_token(env_name: str) -> str:
-    """The admin token previews are signed with; raises MissingAdminToken when unset."""
+def preview_keys(config: Config) -> list[str]:
+    """The keys previews are signed with: the admin token mixed with each cookie signing key
+    (the first signs; rotating cookie keys keeps links working as it does cookies). Raises
+    MissingAdminToken, naming the variable, when either is unset."""
+    env_name = config.analytics.admin_token_env
     token = os.environ.get(env_name, "").strip()
     if len(token) < MIN_TOKEN_CHARS:
         raise MissingAdminToken(
             f"previews are signed with the admin token: set {env_name}"
             f" (at least {MIN_TOKEN_CHARS} characters)"
         )
-    return token
+    try:
+        keys = secret_keys(config.startup.secret_env)
+    except MissingSecretError as exc:
+        raise MissingAdminToken(str(exc).removeprefix("paywall: ")) from exc
+    mixed = b"paywall preview\0" + token.encode() + b"\0"
+    return [hashlib.sha256(mixed + key.encode()).hexdigest() for key in keys]
 
 
 class PreviewTokens:
-    """Signs and reads preview tokens with one admin token."""
+    """Signs and reads preview tokens with `keys` (`preview_keys`)."""
 
-    def __init__(self, token: str) -> None:
-        self._signer = CookieSigner([token], salt="paywall.preview")
+    def __init__(self, keys: list[str]) -> None:
+        self._signer = CookieSigner(keys, salt="paywall.preview")
 
     def sign(self, article: str, preview: Preview) -> str:
         fields = [preview.prompt.value, [list(arm) for arm in preview.arms], preview.expires]
@@ -103,10 +114,10 @@ def previewed(
     """The decision a preview token shows for this article, or None when the token is not
     one the current admin token signed for it, or has expired."""
     try:
-        secret = admin_token(config.analytics.admin_token_env)
+        keys = preview_keys(config)
     except MissingAdminToken:
         return None
-    preview = PreviewTokens(secret).read(token)
+    preview = PreviewTokens(keys).read(token)
     if preview is None or now.timestamp() >= preview.expires:
         return None
     if not hmac.compare_digest(preview.digest, _digest(article)):
