@@ -104,10 +104,12 @@ def decide(
     degraded: bool = False,
     variant: Variant | None = None,
     exposed: tuple[tuple[str, str], ...] = (),
+    gift: bool = False,
 ) -> Decision:
     """The decision for the store's verdict (or the one reached without it, `degraded`);
     `variant` holds what the view's experiment arms override, `exposed` the arms this
-    browser meets for the first time."""
+    browser meets for the first time; `gift`: the view came through a gift link for this
+    article (metered as premium, so never counted)."""
     who = who_is(signed_in)
     outcome = verdict.outcome
     if outcome is Outcome.ALREADY_READ:
@@ -116,6 +118,11 @@ def decide(
         )
     if outcome is Outcome.ENTITLED:
         return Decision(who, access, Result.ENTITLED, degraded=degraded)
+    if gift:  # in full under the gifted banner, with the offers for the reader's audience
+        audience = Audience.of(signed_in, verdict.status)
+        limit = config.limit_for(signed_in)
+        context = context_for(config, limit, limit, False, audience, now, None)
+        return Decision(who, access, Result.GIFT, Prompt.GIFTED, audience, context, degraded)
     if outcome is Outcome.REFERRAL:
         return Decision(
             who, access, Result.REFERRAL, degraded=degraded, variant=variant, exposed=exposed
@@ -138,26 +145,6 @@ def decide(
     else:
         prompt, result = Prompt.wall_for(verdict.status), Result.WALLED_PREMIUM
     return Decision(who, access, result, prompt, audience, context, degraded, variant, exposed)
-
-
-def gifted(
-    verdict: Verdict,
-    *,
-    signed_in: bool,
-    access: Access,
-    config: Config,
-    now: datetime,
-    degraded: bool = False,
-) -> Decision:
-    """A view opened by a gift link: the article in full under the `gifted` banner, with the
-    offers for the reader's audience (an entitled reader needs no gift: read as entitled)."""
-    who = who_is(signed_in)
-    if verdict.outcome is Outcome.ENTITLED:
-        return Decision(who, access, Result.ENTITLED, degraded=degraded)
-    audience = Audience.of(signed_in, verdict.status)
-    limit = config.limit_for(signed_in)
-    context = context_for(config, limit, limit, False, audience, now, None)
-    return Decision(who, access, Result.GIFT, Prompt.GIFTED, audience, context, degraded)
 
 
 def gift_control(decision: Decision, config: Config, given: int, article_path: str) -> Decision:

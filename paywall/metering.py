@@ -20,7 +20,7 @@ from starlette.types import Scope
 from . import routing
 from .crawlers import CrawlerVerifier
 from .deadline import hard_cap
-from .decision import Decision, Result, Who, decide, gift_control, gifted, who_is
+from .decision import Decision, Result, Who, decide, gift_control, who_is
 from .exchange import client_network_of, header
 from .experiments.assign import Variant
 from .identity import Identified, ReaderCookie, account_of
@@ -95,26 +95,17 @@ async def decide_view(
     if view.verdict is None:  # store down, on_store_error: open
         decision = Decision(who_is(signed_in), access, Result.DEGRADED, degraded=True)
         return Viewed(decision, view.identified)
-    if gift:
-        decision = gifted(
-            view.verdict,
-            signed_in=signed_in,
-            access=access,
-            config=config,
-            now=now,
-            degraded=view.fault,
-        )
-    else:
-        decision = decide(
-            view.verdict,
-            signed_in=signed_in,
-            access=access,
-            config=config,
-            now=now,
-            degraded=view.fault,
-            variant=view.variant,
-            exposed=view.exposed,
-        )
+    decision = decide(
+        view.verdict,
+        signed_in=signed_in,
+        access=access,
+        config=config,
+        now=now,
+        degraded=view.fault,
+        variant=view.variant,
+        exposed=view.exposed,
+        gift=gift,
+    )
     if decision.result is Result.ENTITLED and count and _may_gift(config, scope, view):
         decision = gift_control(
             decision, config, view.verdict.gifts_given, article_path(scope, config)

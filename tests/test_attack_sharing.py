@@ -6,9 +6,7 @@ are kept too, so they keep holding. Pages are judged by the tree an HTML5 parser
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from paywall import Entitlements, PaywallMiddleware
+from paywall import Entitlements
 from paywall.analytics.metrics import sample_value
 from paywall.config import load_config
 from paywall.identity import Reader
@@ -26,12 +24,10 @@ from paywall.names import Prompt
 from paywall.sharing.cli import preview_url
 from paywall.store import Extras, MeterStore, Outcome
 
-from . import leaks, servers
-from .conftest import CONFIG, REAL_REDIS_URL, Backend, article_site
-from .live_server import LiveServer, SignedInBy
+from . import leaks
+from .conftest import REAL_REDIS_URL, Backend
 from .redis_server import RedisServer
-from .test_sharing_live import (
-    ADMIN_TOKEN,
+from .sharing_site import (
     GIFT,
     GOOGLE,
     NOW,
@@ -39,57 +35,13 @@ from .test_sharing_live import (
     left_on,
     prompts_of,
     reads_in_full,
+    running,
     subscribe,
 )
 from .test_store import NOW as STORE_NOW
 from .test_store import PERIOD, extra_view
 
 pytestmark = pytest.mark.skipif(not REAL_REDIS_URL, reason="PAYWALL_TEST_REDIS_URL is not set")
-
-SHARING = (
-    "cookie: {secure: false}\n"
-    "gifts: {per_period: 3, valid_days: 5, plans: PLANS}\n"
-    "referrals:\n  - {host: HOST, per_period: 2}\n"
-)
-
-
-@contextlib.contextmanager
-def running(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    meter: str = "",
-    content: str = "",
-    extra: str = "",
-    plans: str = "[trial, subscription]",
-    referrals: str = '"*.google.*"',
-    store_url: str | None = None,
-) -> Iterator[Site]:
-    """The sample site behind the paywall (gifts and a referral rule on), with `meter`,
-    `content` and `extra` YAML added; on real Redis unless `store_url` names another."""
-    prefix = f"paywall-test-{uuid.uuid4().hex[:12]}:"
-    url = store_url or str(REAL_REDIS_URL)
-    text = CONFIG.replace("PREFIX", prefix).replace("store:\n", f"store:\n  url: {url}\n")
-    text = text.replace("meter:\n", "meter:\n" + meter).replace(
-        "content:\n", "content:\n" + content
-    )
-    text += SHARING.replace("PLANS", plans).replace("HOST", referrals) + extra
-    config = tmp_path / f"paywall-{prefix[13:-1]}.yaml"
-    config.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", ADMIN_TOKEN)
-    paywall = PaywallMiddleware(article_site, config=config)
-    server = LiveServer(SignedInBy(paywall))
-    client = redis.Redis.from_url(url)
-    site = Site(server, client, prefix, config, NOW)
-    paywall.clock = lambda: site.now
-    try:
-        yield site
-    finally:
-        server.stop()
-        client.close()
-        if store_url is None:
-            servers.delete_keys(url, prefix)
-
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:

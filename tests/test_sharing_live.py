@@ -7,133 +7,38 @@ Pages are judged by the tree an HTML5 parser builds."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import redis
 
-from paywall import Entitlements, PaywallMiddleware
 from paywall.config import load_config
 from paywall.names import Prompt
 from paywall.sharing.cli import preview_url
 
-from . import leaks, servers
-from .conftest import ARTICLE_PARAGRAPHS, CONFIG, REAL_REDIS_URL, article_site
-from .live_server import LiveServer, SignedInBy
+from . import leaks
+from .conftest import REAL_REDIS_URL
+from .sharing_site import (
+    GOOGLE,
+    NOW,
+    Site,
+    left_on,
+    prompts_of,
+    reads_in_full,
+    running,
+    subscribe,
+)
 
 pytestmark = pytest.mark.skipif(not REAL_REDIS_URL, reason="PAYWALL_TEST_REDIS_URL is not set")
-
-NOW = datetime(2027, 1, 5, 3, 0, tzinfo=UTC)  # noon in Tokyo
-ADMIN_TOKEN = "admin-token-for-sharing-tests"
-LAST_PARAGRAPH = ARTICLE_PARAGRAPHS[-1]
-GIFT = "/paywall/gift"
-GOOGLE = {"Referer": "https://www.google.com/"}
-
-
-@dataclass
-class Site:
-    server: LiveServer
-    redis: redis.Redis
-    prefix: str
-    config: Path
-    now: datetime
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def browser(self, account: str | None = None) -> httpx.Client:
-        """A reader keeping its cookies; signed in as `account` if given."""
-        headers = {"X-Test-Account": account} if account else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
-
-    def gift(self, account: str | None, path: str, origin: str | None = None) -> httpx.Response:
-        headers = {"Origin": origin or self.url}
-        if account:
-            headers["X-Test-Account"] = account
-        return httpx.post(self.url + GIFT, data={"path": path}, headers=headers, timeout=10)
-
-    def meter_keys(self) -> list[bytes]:
-        return [k for k in self.redis.scan_iter(match=self.prefix + "*:m:*")]
-
-    def keys(self) -> set[bytes]:
-        return set(self.redis.scan_iter(match=self.prefix + "*"))
-
-
-@contextlib.contextmanager
-def running_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    prefix = f"paywall-test-{uuid.uuid4().hex[:12]}:"
-    text = CONFIG.replace("PREFIX", prefix).replace(
-        "store:\n", f"store:\n  url: {REAL_REDIS_URL}\n"
-    ) + (
-        "cookie: {secure: false}\n"
-        "gifts: {per_period: 3, valid_days: 5}\n"
-        'referrals:\n  - {host: "*.google.*", per_period: 2}\n'
-    )
-    config = tmp_path / "paywall.yaml"
-    config.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("PAYWALL_ADMIN_TOKEN", ADMIN_TOKEN)
-    paywall = PaywallMiddleware(article_site, config=config)
-    server = LiveServer(SignedInBy(paywall))
-    client = redis.Redis.from_url(str(REAL_REDIS_URL))
-    site = Site(server, client, prefix, config, NOW)
-    paywall.clock = lambda: site.now
-    try:
-        yield site
-    finally:
-        server.stop()
-        client.close()
-        servers.delete_keys(str(REAL_REDIS_URL), prefix)
 
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    with running_site(tmp_path, monkeypatch) as running:
-        yield running
-
-
-async def subscribe(site: Site, account: str, plan: str = "subscription") -> None:
-    client = redis.asyncio.from_url(str(REAL_REDIS_URL))
-    try:
-        await Entitlements(client, site.prefix).grant(
-            account, plan=plan, until=NOW + timedelta(days=30)
-        )
-    finally:
-        await client.aclose()
-
-
-def prompts_of(page: httpx.Response) -> list[str]:
-    root = leaks.parse(page.content, page.headers.get("content-type", ""))
-    return [
-        e.get("data-paywall", "")
-        for e in root.iter()
-        if isinstance(e.tag, str) and e.get("data-paywall")
-    ]
-
-
-def reads_in_full(page: httpx.Response) -> bool:
-    root = leaks.parse(page.content, page.headers.get("content-type", ""))
-    return LAST_PARAGRAPH in leaks.visible_text(root)
-
-
-def left_on(page: httpx.Response) -> str:
-    """What the meter banner says, or the wall."""
-    root = leaks.parse(page.content, page.headers.get("content-type", ""))
-    text = leaks.visible_text(root)
-    for phrase in ("You have 2 free articles left", "You have 1 free article left"):
-        if phrase in text:
-            return phrase
-    if "This is your last free article" in text:
-        return "last"
-    return "walled" if prompts_of(page) == ["subscribe"] else "?"
-
+    with running(tmp_path, monkeypatch) as made:
+        yield made
 
 # -- gift links ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from ..admin.auth import same_origin
 from ..analytics.recorder import Recorder
 from ..exchange import header
 from ..identity import Reader, account_of
+from ..payments.routes import read_body
 from ..periods import current_period
 from ..settings import Config
 from ..store import entitlement_key, gifts_key
@@ -128,7 +129,7 @@ class GiftRoutes:
 
 async def _target(config: Config, receive: Receive) -> Article:
     """The article the form's `path` names: a path of this site that the rules gate."""
-    body = await _read_body(receive)
+    body = await read_body(receive, MAX_BODY_BYTES)
     if body is None:
         raise GiftRefused(413, "the request is too large")
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -136,22 +137,6 @@ async def _target(config: Config, receive: Receive) -> Article:
         return gated_article(config, (fields.get("path") or [""])[0])
     except NotAnArticle as exc:
         raise GiftRefused(400, str(exc)) from exc
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _origin(scope: Scope) -> str:
