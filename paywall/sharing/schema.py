@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..names import Status
 from ..yamlsource import KeyPath
+
+if TYPE_CHECKING:  # the same few methods of schema._Builder (analytics imports settings)
+    from ..analytics.schema import Builder
 
 TOP_KEYS = ("gifts", "referrals", "previews")
 MAX_VALID_DAYS = 366
@@ -53,20 +56,6 @@ class Sharing:
             if rule.matches(host):
                 return rule
         return None
-
-
-class Builder(Protocol):
-    """What this module uses of schema._Builder."""
-
-    def error(self, at: KeyPath, message: str) -> None: ...
-
-    def section(self, value: Any, at: KeyPath, allowed: set[str]) -> dict[str, Any]: ...
-
-    def text(self, where: dict[str, Any], at: KeyPath, default: str | None) -> str: ...
-
-    def integer(self, where: dict[str, Any], at: KeyPath, default: int, low: int = 0) -> int: ...
-
-    def boolean(self, where: dict[str, Any], at: KeyPath, default: bool) -> bool: ...
 
 
 def sharing_settings(builder: Builder, top: dict[str, Any]) -> Sharing:
