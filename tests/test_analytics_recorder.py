@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -237,3 +238,22 @@ async def test_an_arms_views_exposures_and_clicks_are_counted_for_it(
     everything = json.dumps([list(labels) for labels in counters])
     assert not any(reader_id in everything for reader_id in ids)  # aggregates only
     await site.middleware.analytics.aclose()
+
+
+async def test_a_view_counts_on_its_day_in_the_meter_timezone_whatever_the_clocks_zone(
+    paywall: Paywall,
+) -> None:
+    new_york = ZoneInfo("America/New_York")
+    now = datetime(2027, 1, 5, 14, 59, tzinfo=UTC).astimezone(new_york)  # 23:59 in Tokyo
+    paywall.middleware.clock = lambda: now
+    async with paywall.browser() as reader:
+        await reader.get("/articles/a")
+        now = datetime(2027, 1, 5, 15, 0, tzinfo=UTC).astimezone(new_york)  # midnight there
+        await reader.get("/articles/b")
+        await reader.get("/premium/x")
+    await paywall.middleware.analytics.flush()
+    report = await paywall.reader.report(date(2027, 1, 5), TOKYO_DAY)
+    assert [(d.day, d.views, d.banners, d.walls) for d in report.days] == [
+        (date(2027, 1, 5), 1, 1, 0),
+        (TOKYO_DAY, 2, 1, 1),
+    ]
