@@ -132,12 +132,6 @@ async def test_views_and_conversions_carry_their_experiment_arms(
     assert sample_value(text, "paywall_conversions_total", {"offer": "trial-3m"}) == 5
 
 
-def test_conversion_series_sum_to_the_totals() -> None:
-    arms = {encode(("annual", "x", "a")).encode(): b"3", b"not json": b"1"}
-    found = conversion_counts({b"annual": b"3", b"trial-3m": b"1"}, arms)
-    assert found == {("annual", "x", "a"): 3, ("trial-3m", "", ""): 1, ("annual", "", ""): 0}
-
-
 def in_memory_metrics(monkeypatch: pytest.MonkeyPatch) -> PrometheusMetrics:
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
     no_directory_set(monkeypatch)
@@ -211,3 +205,9 @@ async def test_store_latency_written_in_bulk_is_the_histogram_observe_would_make
     assert ours == theirs
     total = sample_value(registry_text(exported), "paywall_store_seconds_sum")
     assert total == pytest.approx(sum(latencies) * 3)
+
+
+def test_conversion_series_sum_to_the_totals() -> None:
+    arms = {encode(("annual", "x", "a")).encode(): b"3", b"not json": b"1"}
+    found = conversion_counts({b"annual": b"3", b"trial-3m": b"1"}, arms)
+    assert found == {("annual", "x", "a"): 3, ("trial-3m", "", ""): 1, ("annual", "", ""): 0}

@@ -265,16 +265,16 @@ async def test_a_view_counts_on_its_day_in_the_meter_timezone_whatever_the_clock
     ]
 
 
-async def test_each_decision_counts_under_its_label_and_only_walls_show_offers(
+async def test_each_decision_counts_under_its_label_and_shown_offers_are_impressions(
     store: Any, config_file: Callable[..., Path], prefix: str
 ) -> None:
     """Every result, degraded or not, is counted under Decision.label; a prompt's offers are
-    impressions with counted links exactly when the decision is walled."""
+    impressions with counted links exactly when it shows them (Decision.offers)."""
     config = load_config(config_file(ANALYTICS))
     recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
     offers = tuple(offer.context for offer in config.offers)
     context = PromptContext(0, 3, True, "P", "month", "/subscribe", "/register", offers)
-    labels, walled = [], 0
+    labels, shown = [], 0
     for result in Result:
         for degraded in (False, True):
             decision = Decision(Who.ANONYMOUS, "metered", result, degraded=degraded)
@@ -284,8 +284,8 @@ async def test_each_decision_counts_under_its_label_and_only_walls_show_offers(
         decision = Decision(Who.ANONYMOUS, "metered", Result.BANNER, prompt, context=context)
         section = recorder.view(config, decision, "/articles/x")
         linked = recorder.prompt_context(decision, section)
-        assert (linked is not context) == decision.walled, prompt
-        walled += decision.walled
+        assert (linked is not context) == bool(decision.offers), prompt
+        shown += len(decision.offers)
     await recorder.aclose()
     counts = (await AnalyticsReader(store, prefix).counters(TOKYO_DAY, TOKYO_DAY))[TOKYO_DAY]
     outcomes = Counter[str]()
@@ -294,4 +294,4 @@ async def test_each_decision_counts_under_its_label_and_only_walls_show_offers(
             outcomes[str(labels_of[1])] += count
     assert outcomes == Counter(labels) + Counter({"banner": len(Prompt) + 1})
     impressions = sum(n for key, n in counts.items() if key[0] == "i")
-    assert walled > 0 and impressions == walled * len(context.offers)
+    assert shown > 0 and impressions == shown

@@ -200,6 +200,13 @@ class PrometheusMetrics:
         if not self._scheduled:
             self._schedule()
 
+    def _offer(self, offer: str) -> tuple[Any, Any]:
+        children = self._offer_children.get(offer)
+        if children is None:
+            children = (self._impressions.labels(offer), self._clicks.labels(offer))
+            self._offer_children[offer] = children
+        return children
+
     def impression(self, offer: str) -> None:
         shown = self._shown
         shown[offer] = shown.get(offer, 0) + 1
@@ -210,7 +217,8 @@ class PrometheusMetrics:
         self._offer(offer)[1].inc()
 
     def store_call(self, seconds: float, ok: bool) -> None:
-        if ok:  # the bucket Histogram.observe picks: the first bound at or above
+        if ok:
+            # the bucket Histogram.observe picks: the first bound at or above `seconds`
             self._calls[bisect.bisect_left(_STORE_BOUNDS, seconds)] += 1
             self._calls_seconds += seconds
         else:
@@ -261,13 +269,6 @@ class PrometheusMetrics:
             return
         self._scheduled = True
         loop.call_soon(self.apply)
-
-    def _offer(self, offer: str) -> tuple[Any, Any]:
-        children = self._offer_children.get(offer)
-        if children is None:
-            children = (self._impressions.labels(offer), self._clicks.labels(offer))
-            self._offer_children[offer] = children
-        return children
 
     def config(self, config_hash: str, result: str | None) -> None:
         """The serving config's hash, and a reload's result (`ok`, `rejected`) if any."""
