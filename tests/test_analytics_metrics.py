@@ -4,6 +4,7 @@ Prometheus server: tests/test_analytics_prometheus.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from paywall.analytics import metrics
-from paywall.analytics.keys import arm_totals_key, encode, totals_key
+from paywall.analytics.keys import LATENCY_BUCKETS_MS, arm_totals_key, encode, totals_key
 from paywall.analytics.metrics import (
     PrometheusMetrics,
     conversion_counts,
@@ -128,6 +130,81 @@ async def test_views_and_conversions_carry_their_experiment_arms(
     }
     assert conversions == {("", ""): 2, ("limits", "five"): 2, ("limits+copy", "control+b"): 1}
     assert sample_value(text, "paywall_conversions_total", {"offer": "trial-3m"}) == 5
+
+
+def in_memory_metrics(monkeypatch: pytest.MonkeyPatch) -> PrometheusMetrics:
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    no_directory_set(monkeypatch)
+    return PrometheusMetrics()
+
+
+def registry_text(exported: PrometheusMetrics) -> str:
+    """What prometheus-client holds, read without a scrape (a scrape first writes what is
+    pending): under multiprocess mode, what the other workers' scrapes read of this one."""
+    assert exported.registry is not None
+    return generate_latest(exported.registry).decode()
+
+
+@pytest.mark.anyio
+async def test_counts_reach_prometheus_client_when_the_loop_iteration_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exported = in_memory_metrics(monkeypatch)
+    exported.view("banner", "meter")
+    exported.impression("trial-3m")
+    exported.store_call(0.002, True)
+    exported.store_call(0.1, False)
+    await asyncio.sleep(0)  # the loop turns once: no scrape has asked
+    text = registry_text(exported)
+    assert sample_value(text, "paywall_views_total", {"outcome": "banner"}) == 1
+    assert sample_value(text, "paywall_offer_impressions_total", {"offer": "trial-3m"}) == 1
+    assert sample_value(text, "paywall_store_seconds_count") == 1
+    assert sample_value(text, "paywall_store_errors_total") == 1
+
+
+@pytest.mark.anyio
+async def test_a_scrape_and_a_shutdown_see_every_count_of_their_worker(
+    store: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exported = in_memory_metrics(monkeypatch)
+    for _ in range(3):
+        exported.view("walled_limit", "subscribe")
+    text = (await exported.exposition(store, prefix)).decode()  # in the same loop iteration
+    assert sample_value(text, "paywall_views_total", {"outcome": "walled_limit"}) == 3
+    exported.view("banner", "meter")
+    exported.close()
+    assert sample_value(registry_text(exported), "paywall_views_total") == 4
+
+
+@pytest.mark.anyio
+async def test_store_latency_written_in_bulk_is_the_histogram_observe_would_make(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exported = in_memory_metrics(monkeypatch)
+    reference = Histogram(
+        "paywall_store_seconds",
+        "reference",
+        buckets=[bound / 1000 for bound in LATENCY_BUCKETS_MS],
+        registry=CollectorRegistry(),
+    )
+    latencies = [0.0001, 0.0005, 0.0005000001, 0.001, 0.004, 0.0099, 0.2, 0.7, 3.0, 42.0]
+    for seconds in latencies * 3:
+        exported.store_call(seconds, True)
+        reference.observe(seconds)
+    await asyncio.sleep(0)
+    ours = {
+        labels.get("le"): value
+        for labels, value in samples(registry_text(exported), "paywall_store_seconds_bucket")
+    }
+    theirs = {
+        sample.labels.get("le"): sample.value
+        for family in reference.collect()
+        for sample in family.samples
+        if sample.name == "paywall_store_seconds_bucket"
+    }
+    assert ours == theirs
+    total = sample_value(registry_text(exported), "paywall_store_seconds_sum")
+    assert total == pytest.approx(sum(latencies) * 3)
 
 
 def test_conversion_series_sum_to_the_totals() -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,7 +20,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from paywall import PaywallMiddleware
 from paywall.analytics.keys import day_key, expires_at
+from paywall.analytics.recorder import Recorder
 from paywall.analytics.report import AnalyticsReader
+from paywall.config import load_config
+from paywall.decision import Decision, Result, Who
+from paywall.names import Prompt
+from paywall.prompts import PromptContext
 
 from .conftest import CONFIG, article_site, client_for
 from .test_accounts import CountingClient
@@ -237,3 +244,54 @@ async def test_an_arms_views_exposures_and_clicks_are_counted_for_it(
     everything = json.dumps([list(labels) for labels in counters])
     assert not any(reader_id in everything for reader_id in ids)  # aggregates only
     await site.middleware.analytics.aclose()
+
+
+async def test_a_view_counts_on_its_day_in_the_meter_timezone_whatever_the_clocks_zone(
+    paywall: Paywall,
+) -> None:
+    new_york = ZoneInfo("America/New_York")
+    now = datetime(2027, 1, 5, 14, 59, tzinfo=UTC).astimezone(new_york)  # 23:59 in Tokyo
+    paywall.middleware.clock = lambda: now
+    async with paywall.browser() as reader:
+        await reader.get("/articles/a")
+        now = datetime(2027, 1, 5, 15, 0, tzinfo=UTC).astimezone(new_york)  # midnight there
+        await reader.get("/articles/b")
+        await reader.get("/premium/x")
+    await paywall.middleware.analytics.flush()
+    report = await paywall.reader.report(date(2027, 1, 5), TOKYO_DAY)
+    assert [(d.day, d.views, d.banners, d.walls) for d in report.days] == [
+        (date(2027, 1, 5), 1, 1, 0),
+        (TOKYO_DAY, 2, 1, 1),
+    ]
+
+
+async def test_each_decision_counts_under_its_label_and_shown_offers_are_impressions(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    """Every result, degraded or not, is counted under Decision.label; a prompt's offers are
+    impressions with counted links exactly when it shows them (Decision.offers)."""
+    config = load_config(config_file(ANALYTICS))
+    recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
+    offers = tuple(offer.context for offer in config.offers)
+    context = PromptContext(0, 3, True, "P", "month", "/subscribe", "/register", offers)
+    labels, shown = [], 0
+    for result in Result:
+        for degraded in (False, True):
+            decision = Decision(Who.ANONYMOUS, "metered", result, degraded=degraded)
+            recorder.view(config, decision, "/articles/x")
+            labels.append(decision.label)
+    for prompt in [None, *Prompt]:
+        decision = Decision(Who.ANONYMOUS, "metered", Result.BANNER, prompt, context=context)
+        section = recorder.view(config, decision, "/articles/x")
+        linked = recorder.prompt_context(decision, section)
+        assert (linked is not context) == bool(decision.offers), prompt
+        shown += len(decision.offers)
+    await recorder.aclose()
+    counts = (await AnalyticsReader(store, prefix).counters(TOKYO_DAY, TOKYO_DAY))[TOKYO_DAY]
+    outcomes = Counter[str]()
+    for labels_of, count in counts.items():
+        if labels_of[0] == "v":
+            outcomes[str(labels_of[1])] += count
+    assert outcomes == Counter(labels) + Counter({"banner": len(Prompt) + 1})
+    impressions = sum(n for key, n in counts.items() if key[0] == "i")
+    assert shown > 0 and impressions == shown

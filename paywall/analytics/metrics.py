@@ -10,6 +10,15 @@ used instead (set it, to a fresh empty directory per run, under a server that fo
 workers itself, such as gunicorn). A process that is nobody's worker keeps its metrics in
 memory.
 
+Views, impressions and store calls are counted in plain dicts and written to
+prometheus-client right after the event-loop iteration that counted them (one callback per
+iteration), before any scrape this worker serves, and at shutdown: a view costs a dict
+increment instead of a lock and a value write per counter (a memory-mapped file write in
+multiprocess mode). A scrape so sees every view its own worker counted, and every view of
+the other workers but those counted in a loop iteration that has not ended yet: a view is
+counted before its response is written, so its count can trail its answer by the rest of
+that iteration (microseconds; a few milliseconds under heavy load), never more.
+
 `paywall_conversions_total` is the exception: conversions are recorded by whoever grants
 (the CLI, a webhook on another host), so it reports the store's all-time count, the same on
 every host (aggregate it across hosts with `max`, not `sum`).
@@ -17,6 +26,8 @@ every host (aggregate it across hosts with `max`, not `sum`).
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import contextlib
 import multiprocessing
 import os
@@ -38,6 +49,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _RUN_DIR = re.compile(r"paywall-metrics-(\d+)-(\d+)-(\d+)")
 NO_PROMPT = "none"
+_STORE_BOUNDS = tuple(bound / 1000 for bound in LATENCY_BUCKETS_MS)  # seconds, +Inf last
 
 
 def run_directory() -> str | None:
@@ -126,7 +138,7 @@ class PrometheusMetrics:
             prometheus_values.ValueClass = prometheus_values.MultiProcessValue()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry() if self.directory is None else None
         self._conversions = _Conversions()
-        self._views = Counter(
+        self._views_total = Counter(
             "paywall_views",
             "Decided views (experiment and arm: the view's experiment arms, '+'-joined)",
             ["outcome", "prompt", "experiment", "arm"],
@@ -147,7 +159,7 @@ class PrometheusMetrics:
         self._store = Histogram(
             "paywall_store_seconds",
             "Store calls answered, queue and round trip",
-            buckets=[bound / 1000 for bound in LATENCY_BUCKETS_MS],
+            buckets=_STORE_BOUNDS,
             registry=self.registry,
         )
         self._store_errors = Counter(
@@ -172,6 +184,13 @@ class PrometheusMetrics:
         self._hash = ""
         self._view_children: dict[tuple[str, str, str, str], Any] = {}
         self._offer_children: dict[str, tuple[Any, Any]] = {}
+        # Counted, not yet written to prometheus-client (see `apply`).
+        self._views: dict[tuple[str, str, str, str], int] = {}
+        self._shown: dict[str, int] = {}
+        self._calls = [0] * len(_STORE_BOUNDS)  # answered store calls per histogram bucket
+        self._calls_seconds = 0.0
+        self._call_errors = 0
+        self._scheduled = False
         if self.registry is not None:
             self.registry.register(self._conversions)
 
@@ -179,12 +198,10 @@ class PrometheusMetrics:
 
     def view(self, outcome: str, prompt: str, experiment: str = "", arm: str = "") -> None:
         key = (outcome, prompt, experiment, arm)
-        child = self._view_children.get(key)
-        if child is None:
-            child = self._view_children[key] = self._views.labels(
-                outcome, prompt or NO_PROMPT, experiment, arm
-            )
-        child.inc()
+        views = self._views
+        views[key] = views.get(key, 0) + 1
+        if not self._scheduled:
+            self._schedule()
 
     def _offer(self, offer: str) -> tuple[Any, Any]:
         children = self._offer_children.get(offer)
@@ -194,7 +211,10 @@ class PrometheusMetrics:
         return children
 
     def impression(self, offer: str) -> None:
-        self._offer(offer)[0].inc()
+        shown = self._shown
+        shown[offer] = shown.get(offer, 0) + 1
+        if not self._scheduled:
+            self._schedule()
 
     def click(self, offer: str) -> None:
         self._offer(offer)[1].inc()
@@ -204,14 +224,57 @@ class PrometheusMetrics:
 
     def store_call(self, seconds: float, ok: bool) -> None:
         if ok:
-            self._store.observe(seconds)
+            # the bucket Histogram.observe picks: the first bound at or above `seconds`
+            self._calls[bisect.bisect_left(_STORE_BOUNDS, seconds)] += 1
+            self._calls_seconds += seconds
         else:
-            self._store_errors.inc()
+            self._call_errors += 1
+        if not self._scheduled:
+            self._schedule()
 
     def breaker(self, is_open: bool) -> None:
         self._breaker_open.set(1 if is_open else 0)
         if is_open:
             self._breaker_openings.inc()
+
+    def apply(self) -> None:
+        """Write what was counted since the last call to prometheus-client's values."""
+        self._scheduled = False
+        if self._views:
+            views, self._views = self._views, {}
+            for key, count in views.items():
+                child = self._view_children.get(key)
+                if child is None:
+                    outcome, prompt, experiment, arm = key
+                    child = self._views_total.labels(outcome, prompt or NO_PROMPT, experiment, arm)
+                    self._view_children[key] = child
+                child.inc(count)
+        if self._shown:
+            shown, self._shown = self._shown, {}
+            for offer, count in shown.items():
+                self._offer(offer)[0].inc(count)
+        if any(self._calls):
+            calls, self._calls = self._calls, [0] * len(_STORE_BOUNDS)
+            seconds, self._calls_seconds = self._calls_seconds, 0.0
+            # Histogram.observe, for many observations at once: its per-bucket counts and
+            # sum (prometheus-client's own attributes; tests check the result matches).
+            for index, count in enumerate(calls):
+                if count:
+                    self._store._buckets[index].inc(count)
+            self._store._sum.inc(seconds)
+        if self._call_errors:
+            errors, self._call_errors = self._call_errors, 0
+            self._store_errors.inc(errors)
+
+    def _schedule(self) -> None:
+        """Apply at the end of this loop iteration (at once when no loop runs)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.apply()
+            return
+        self._scheduled = True
+        loop.call_soon(self.apply)
 
     def config(self, config_hash: str, result: str | None) -> None:
         """The serving config's hash, and a reload's result (`ok`, `rejected`) if any."""
@@ -231,6 +294,7 @@ class PrometheusMetrics:
         pipe.hgetall(totals_key(prefix))
         pipe.hgetall(arm_totals_key(prefix))
         counts = conversion_counts(*await pipe.execute())
+        self.apply()  # this worker's views so far
         if self.registry is not None:
             self._conversions.counts = counts
             return generate_latest(self.registry)
@@ -242,7 +306,9 @@ class PrometheusMetrics:
         return generate_latest(registry)
 
     def close(self) -> None:
-        """This worker is stopping: its live gauges no longer count."""
+        """This worker is stopping: what it counted is written, its live gauges no longer
+        count."""
+        self.apply()
         if self.directory is not None:
             with contextlib.suppress(OSError):
                 mark_process_dead(os.getpid(), self.directory)  # type: ignore[no-untyped-call]

@@ -17,8 +17,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..decision import Decision, Result
 from ..prompts import CLICK_URL, PromptContext
-from ..settings import Access, Analytics, Config
+from ..settings import Analytics, Config, section_of
 from .history import RECORD_LUA, ConfigChange, record_args
 from .keys import BUCKET_LABELS, LATENCY_BUCKETS_MS, NO_LABEL, Field, Kind, day_key, encode
 from .keys import expires_at as day_expires_at
@@ -35,8 +35,18 @@ from .refs import Ref, RefSigner
 logger = logging.getLogger("paywall")
 
 _COUNTED = (Result.BANNER, Result.LAST_FREE)
-_SECTION_CACHE = 8192
+_LINKED_KEPT = 8192
 _BOUNDS_MS = tuple(b for b in LATENCY_BUCKETS_MS[:-1])
+# Keys' parts used per view, looked up once here (reading an enum member off its class is a
+# Python-level lookup each time).
+_VIEW: Final = Kind.VIEW
+_REACHED: Final = Kind.REACHED
+_CALL_KEYS: Final = tuple((Kind.STORE_CALL, label) for label in BUCKET_LABELS)
+_ERROR_KEY: Final = (Kind.STORE_ERROR,)
+_NEVER: Final = datetime.min.replace(tzinfo=UTC)
+# Decision.label without the enum's `.value` lookup, which cost a sixth of counting a view
+# (a test holds the two equal).
+_DEGRADED: Final = Result.DEGRADED.value
 
 
 class Metrics(Protocol):
@@ -77,8 +87,9 @@ class Recorder:
         self._pending: dict[date, dict[Field, int]] = {}
         self._bucket: dict[Field, int] | None = None
         self._day = date.min
-        self._day_span = (0.0, 0.0)  # unix seconds: [start, end) of self._day
-        self._sections: dict[tuple[str, Access], str] = {}
+        # [start, end) of self._day, in UTC: the clock's datetimes (aware, UTC unless a test
+        # says otherwise) compare with them without a conversion.
+        self._start = self._end = _NEVER
         self._linked: dict[tuple[Any, ...], PromptContext] = {}  # today's, with offer links
         self._history: list[ConfigChange] = []
         self._task: asyncio.Task[None] | None = None
@@ -93,26 +104,31 @@ class Recorder:
             self._configure(config)
         if not self.enabled:
             return NO_LABEL
-        bucket = self._today()
-        section = self._sections.get((path, decision.access))
-        if section is None:
-            section = self._section(config, path, decision.access)
-        label = decision.label
+        now = self.clock()
+        bucket = self._bucket
+        if bucket is None or not self._start <= now < self._end:
+            bucket = self._bucket_at(now)
+        # Matched per view, not kept per path: article paths are mostly new, and a cache of
+        # them missed and cost more than the match.
+        section = section_of(config.rules, path, decision.access)
+        label = _DEGRADED if decision.degraded else decision.result._value_  # decision.label
         prompt = decision.prompt or NO_LABEL
-        key = (Kind.VIEW, label, prompt, decision.audience or NO_LABEL, section, decision.who)
+        who = decision.who
+        key = (_VIEW, label, prompt, decision.audience or NO_LABEL, section, who)
         bucket[key] = bucket.get(key, 0) + 1
         context = decision.context
-        if decision.result in _COUNTED and context is not None and not decision.degraded:
-            reached = (Kind.REACHED, decision.who, context.limit - context.articles_left)
+        if context is not None and decision.result in _COUNTED and not decision.degraded:
+            reached = (_REACHED, who, context.limit - context.articles_left)
             bucket[reached] = bucket.get(reached, 0) + 1
         variant = decision.variant
         if variant is not None:
             _count_arms(bucket, decision, label)
-        if self.metrics is not None:
+        metrics = self.metrics
+        if metrics is not None:
             if variant is None:
-                self.metrics.view(label, prompt)
+                metrics.view(label, prompt)
             else:
-                self.metrics.view(label, prompt, variant.experiment_label, variant.arm_label)
+                metrics.view(label, prompt, variant.experiment_label, variant.arm_label)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return section
@@ -138,7 +154,7 @@ class Recorder:
         linked_key = (prompt, section, context.key, arm)
         linked = self._linked.get(linked_key)
         if linked is None:
-            if len(self._linked) >= _SECTION_CACHE:
+            if len(self._linked) >= _LINKED_KEPT:
                 self._linked.clear()
             offers = tuple(
                 {**offer, CLICK_URL: self._link(prompt, str(offer["id"]), section, arm)}
@@ -150,16 +166,16 @@ class Recorder:
     def store_call(self, seconds: float, ok: bool) -> None:
         """One store call took `seconds` (store.py's observer), answered or not (`ok`);
         counted on the current day."""
-        if self.metrics is not None:
-            self.metrics.store_call(seconds, ok)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.store_call(seconds, ok)
         if not self.enabled:
             return
-        bucket = self._bucket if self._bucket is not None else self._today()
-        key: Field
-        if ok:  # latency of answered calls; failures (and fail-fast refusals) are errors
-            key = (Kind.STORE_CALL, BUCKET_LABELS[bisect.bisect_left(_BOUNDS_MS, seconds * 1000)])
-        else:
-            key = (Kind.STORE_ERROR,)
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._today()
+        # latency of answered calls; failures (and fail-fast refusals) are errors
+        key = _CALL_KEYS[bisect.bisect_left(_BOUNDS_MS, seconds * 1000)] if ok else _ERROR_KEY
         bucket[key] = bucket.get(key, 0) + 1
 
     def breaker_opened(self) -> None:
@@ -270,36 +286,32 @@ class Recorder:
         self._config = config
         self.settings = config.analytics
         self.enabled = config.analytics.enabled
-        self._sections.clear()
         self._linked.clear()
-        self._day_span = (0.0, 0.0)  # the time zone may have changed
+        self._start = self._end = _NEVER  # the time zone may have changed
 
     def _config_zone(self) -> ZoneInfo:
         return self._config.timezone if self._config is not None else ZoneInfo("UTC")
 
     def _today(self) -> dict[Field, int]:
         """The counters of the current day in meter.timezone."""
-        now = self.clock().timestamp()
-        start, end = self._day_span
-        if not start <= now < end or self._bucket is None:
-            if not start <= now < end:
-                self._roll(now)
-            self._bucket = self._pending.setdefault(self._day, {})
-        return self._bucket
+        now = self.clock()
+        bucket = self._bucket
+        if bucket is None or not self._start <= now < self._end:
+            bucket = self._bucket_at(now)
+        return bucket
 
-    def _roll(self, now: float) -> None:
-        zone = self._config_zone()
-        day = datetime.fromtimestamp(now, zone).date()
-        start = datetime.combine(day, time(), zone).timestamp()
-        end = datetime.combine(day + timedelta(days=1), time(), zone).timestamp()
-        self._day, self._day_span = day, (start, end)
-        self._linked.clear()
-
-    def _section(self, config: Config, path: str, access: Access) -> str:
-        if len(self._sections) >= _SECTION_CACHE:
-            self._sections.clear()
-        section = self._sections[(path, access)] = config.section_for(path, access)
-        return section
+    def _bucket_at(self, now: datetime) -> dict[Field, int]:
+        """The counters of the day holding `now` (worked out again only when `now` is outside
+        the current day)."""
+        if not self._start <= now < self._end:
+            zone = self._config_zone()
+            day = now.astimezone(zone).date()
+            start = datetime.combine(day, time(), zone).astimezone(UTC)
+            end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+            self._day, self._start, self._end = day, start, end
+            self._linked.clear()
+        bucket = self._bucket = self._pending.setdefault(self._day, {})
+        return bucket
 
     def _link(self, prompt: str, offer_id: str, section: str, arm: str) -> str:
         ref = self.refs.sign(Ref(prompt, offer_id, section, self._day, arm))
