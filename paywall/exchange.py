@@ -37,6 +37,20 @@ def header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+def page_origin(scope: Scope) -> str:
+    """The page a request says it comes from: its `Origin`, else its `Referer` ("" without)."""
+    return header(scope, b"origin") or header(scope, b"referer")
+
+
+def site_hosts(scope: Scope) -> tuple[str, ...]:
+    """This site's host (with any port) as the request names it, lower case: `Host`, and the
+    first `X-Forwarded-Host` for a proxy that rewrites `Host` (a cross-site page can set
+    neither)."""
+    own = header(scope, b"host").lower()
+    forwarded = header(scope, b"x-forwarded-host").split(",")[0].strip().lower()
+    return (own, forwarded) if forwarded else (own,)
+
+
 def is_prefetch(headers: list[tuple[bytes, bytes]]) -> bool:
     """Sec-Purpose / Purpose: prefetch (Chrome, Safari), X-Moz: prefetch (Firefox), and
     Next.js's router prefetches (Next-Router-Prefetch, X-Middleware-Prefetch)."""

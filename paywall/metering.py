@@ -62,12 +62,19 @@ class Viewed:
 
 
 async def decide_view(
-    tools: Tools, config: Config, scope: Scope, access: Access, *, count: bool = True
+    tools: Tools,
+    config: Config,
+    scope: Scope,
+    access: Access,
+    *,
+    count: bool = True,
+    path_access: Access | None = None,
 ) -> Viewed:
     """Decide one view of a metered or premium article (`count=False`: never counted, as
-    for a method other than GET: walled like a premium page). Raises Busy (429/503) when
-    the reader or the process has too many views in flight, or we were too slow to hear
-    Redis."""
+    for a method other than GET: walled like a premium page; `path_access`: the rules'
+    access for the path when an upstream's X-Paywall set `access`, default the same).
+    Raises Busy (429/503) when the reader or the process has too many views in flight, or
+    we were too slow to hear Redis."""
     article = routing.article_key(scope, config.article_query)
     now = tools.clock()
     query: bytes = scope.get("query_string") or b""
@@ -106,7 +113,8 @@ async def decide_view(
         exposed=view.exposed,
         gift=gift,
     )
-    if decision.result is Result.ENTITLED and count and _may_gift(config, scope, view):
+    gated = (path_access or access) != "free"  # a gift link is made for the rules' articles
+    if decision.result is Result.ENTITLED and count and gated and _may_gift(config, view):
         decision = gift_control(
             decision, config, view.verdict.gifts_given, article_path(scope, config)
         )
@@ -119,9 +127,9 @@ def _gift_opens(tools: Tools, query: bytes, article: str, now: datetime) -> bool
     return token is not None and tools.gifts.opens(token, article, now.timestamp())
 
 
-def _may_gift(config: Config, scope: Scope, view: _Metered) -> bool:
+def _may_gift(config: Config, view: _Metered) -> bool:
     """Whether an entitled reader's view shows the gift control: gifts on, a plan that may
-    gift, an answer from the store (it tells the gifts given), a page the rules gate."""
+    gift, an answer from the store (it tells the gifts given)."""
     gifts = config.sharing.gifts
     return (
         gifts.enabled
@@ -129,7 +137,6 @@ def _may_gift(config: Config, scope: Scope, view: _Metered) -> bool:
         and not view.fault
         and view.verdict.status in gifts.plans
         and view.identified.reader.account is not None
-        and routing.access_of(config, scope) != "free"
     )
 
 

@@ -280,7 +280,9 @@ class _PaywallResponder:
         try:
             # A POST answered with the article is not a view: walled like premium, no count.
             count = method == "GET"
-            viewed = await decide_view(self.tools, config, self.scope, access, count=count)
+            viewed = await decide_view(
+                self.tools, config, self.scope, access, count=count, path_access=self.path_access
+            )
         except Busy as busy:  # too many views in flight: 429/503, no article, no count
             logger.debug("paywall: %s view refused: %d %s", access, busy.status, busy)
             await busy.send(self.send)

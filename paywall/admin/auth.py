@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from ..exchange import cookie_value, header
+from ..exchange import cookie_value, header, page_origin, site_hosts
 
 logger = logging.getLogger("paywall")
 
@@ -113,18 +113,14 @@ def same_origin(scope: Scope) -> bool:
     """Whether a state-changing request comes from a page of this host: its `Origin` (else
     its `Referer`) names the host the request was sent to. Behind a proxy that rewrites
     `Host`, `X-Forwarded-Host` counts too (a cross-site form cannot set either)."""
-    source = header(scope, b"origin") or header(scope, b"referer")
+    source = page_origin(scope)
     if not source or source == "null":
         return False
     try:
         host = urlsplit(source).netloc.lower()
     except ValueError:  # "http://[": a bracket host unclosed (no browser sends one)
         return False
-    hosts = {header(scope, b"host").lower()}
-    forwarded = header(scope, b"x-forwarded-host")
-    if forwarded:
-        hosts.add(forwarded.split(",")[0].strip().lower())
-    return bool(host) and host in hosts
+    return bool(host) and host in site_hosts(scope)
 
 
 def cookie(name: str, value: str, *, path: str, secure: bool, max_age: int) -> bytes:

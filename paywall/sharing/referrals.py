@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from ..exchange import header
+from ..exchange import header, site_hosts
 from .schema import Sharing
 
 MAX_REFERER_CHARS = 2048
@@ -24,18 +24,10 @@ def referral_of(sharing: Sharing, scope: Scope) -> str:
     if not referer or len(referer) > MAX_REFERER_CHARS:
         return ""
     host = _host(referer)
-    if not host or host in _own_hosts(scope):
+    if not host or host in (_host("//" + own) for own in site_hosts(scope)):
         return ""
     rule = sharing.referral_for(host)
     return f"{rule.number}:{rule.per_period}" if rule is not None else ""
-
-
-def _own_hosts(scope: Scope) -> tuple[str, str]:
-    """This site's host as the request names it: `Host`, and `X-Forwarded-Host` for a proxy
-    that rewrites `Host` (as admin.auth.same_origin takes it)."""
-    forwarded = header(scope, b"x-forwarded-host").split(",")[0].strip()
-    own = _host("//" + header(scope, b"host"))
-    return own, _host("//" + forwarded) if forwarded else own
 
 
 def _host(url: str) -> str:

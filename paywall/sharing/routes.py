@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..admin.auth import same_origin
 from ..analytics.recorder import Recorder
-from ..exchange import header
+from ..exchange import header, page_origin
 from ..identity import Reader, account_of
 from ..payments.routes import read_body
 from ..periods import current_period
@@ -144,7 +144,7 @@ def _origin(scope: Scope) -> str:
     the `Origin` (else `Referer`) that same_origin matched to `Host` or, behind a proxy
     that rewrites `Host`, to `X-Forwarded-Host` (whose link must name the public host and
     scheme, not the upstream's). "" when it names none we could put in a link."""
-    parts = urlsplit(header(scope, b"origin") or header(scope, b"referer"))
+    parts = urlsplit(page_origin(scope))
     host = parts.netloc
     if parts.scheme not in ("http", "https") or not host:
         return ""
