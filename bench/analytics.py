@@ -2,110 +2,163 @@
 
     python -m bench.analytics                # about 4 minutes on 2 cores
     python -m bench.analytics --in-process   # the CPU per view alone, no HTTP (30 s)
+    python -m bench.analytics --instructions # instructions per request, valgrind (3 min)
 
-Over HTTP: paywalled uvicorn workers on one private redis-server, `bench/paywall.yaml`
-(analytics off), `bench/paywall-analytics-only.yaml` (analytics on) and
-`bench/paywall-analytics.yaml` (analytics and Prometheus metrics on), each loaded in turn
-against an "off" worker (A B pairs, the order swapped every other pair) with new readers on
-random articles; reports the throughput over "off" and the CPU per request added, medians
-over the pairs (issue 12's budget for analytics: 2 %). A second "off" worker measured the
-same way is the control: what it reports is the noise of the machine, not analytics. Every
-round starts fresh workers, so that no one worker's luck (its memory layout, its hash seed)
-is taken for the cost of analytics.
+Over HTTP: one paywalled uvicorn worker (`bench/sliced.py`) on a private redis-server serves
+`bench/paywall.yaml` (analytics off), `bench/paywall-analytics-only.yaml` (analytics on),
+`bench/paywall-analytics.yaml` (analytics and Prometheus metrics on) and paywall.yaml again
+(the control), taking turns in quarter-second slices in shuffled order, while wrk sends new
+readers to random articles without a pause. Reports, per config against "off": the
+throughput (requests answered per second of its slices) and the worker's CPU per request
+added, over all blocks of a round, and the middle half of the per-block ratios; every round
+starts a fresh worker, so that no one worker's luck (its memory layout, its hash seed) is
+taken for the cost of analytics. Issue 12's budget for analytics: 2 % of throughput. The
+control, the same config as "off" loaded twice, shows what is left of the noise.
+
+The worker has the last CPU to itself (wrk, redis-server and this script the others;
+`--no-pin` to let them share), so that its throughput follows its own CPU time per request.
+
+Instructions (`--instructions`, bench/instructions.py): each config's worker under callgrind,
+the instructions it executes per request: the same within about 0.1 % from run to run,
+whatever the machine's speed does, so the steadiest figure of the three.
 
 In process (`in_process` below): the recorder's CPU per view with Redis stubbed, off and on
-in alternating batches of one middleware; no HTTP, no kernel, and the machine's other load
-shared alike: the figure to hold a change against when the machine is too noisy for 2 %.
+in alternating batches of one middleware; no HTTP, no kernel: what a change to the recorder
+saves, with a resolution of about ±0.3 µs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
 import sys
 import time
-from contextlib import ExitStack
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from .inprocess import StubRedis, _StubPipeline
-from .run import SECRET, Measured, Scenario, measured, redis_server, uvicorn
+from .instructions import available as instructions_counted
+from .instructions import count
+from .run import SECRET, Scenario, load, redis_server, uvicorn
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = {
-    "control (off again)": "paywall.yaml",
+    "off": "paywall.yaml",
     "analytics": "paywall-analytics-only.yaml",
     "analytics + metrics": "paywall-analytics.yaml",
+    "control (off again)": "paywall.yaml",
 }
+Block = dict[str, list[float]]  # config: [CPU seconds, requests answered, seconds]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load run")
-    parser.add_argument("--pairs", type=int, default=4, help="A B pairs per variant and round")
-    parser.add_argument("--rounds", type=int, default=2, help="each with fresh workers")
+    parser.add_argument("--seconds", type=float, default=60.0, help="load per round")
+    parser.add_argument("--rounds", type=int, default=3, help="each with a fresh worker")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--in-process", action="store_true", help="CPU per view, no HTTP")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the worker share its CPU with the load"
+    )
+    parser.add_argument(
+        "--instructions", action="store_true", help="instructions per request, valgrind"
+    )
     args = parser.parse_args()
     if args.in_process:
         return in_process()
+    if args.instructions:
+        return instructions()
+    pinned = 0 if args.no_pin else _pin_load()
     scenario = Scenario("new readers, random articles", "/articles/{n}", {})
-    results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CONFIGS}
-    off_cpu: list[float] = []
+    blocks: list[Block] = []
+    print(
+        f"{scenario.name}, {args.rounds} rounds of {args.seconds:.0f} s, one worker"
+        f" {'alone on CPU ' + str(pinned) if pinned else 'sharing the CPUs'},"
+        " configs taking turns in quarter-second slices:"
+    )
     with redis_server() as redis_url:
         env = {
             **os.environ,
             "PAYWALL_SECRET_KEYS": SECRET,
             "BENCH_REDIS_URL": redis_url,
             "PYTHONPATH": str(HERE.parent),
+            "BENCH_SLICED": ",".join(f"{name}={file}" for name, file in CONFIGS.items()),
         }
-        for _ in range(args.rounds):
-            with ExitStack() as stack:
-                workers = {
-                    name: stack.enter_context(
-                        uvicorn("paywalled", {**env, "BENCH_CONFIG": str(HERE / config)}, False)
-                    )
-                    for name, config in {"off": "paywall.yaml", **CONFIGS}.items()
-                }
-                for base, pid in workers.values():
-                    measured(base, pid, scenario, 1.0, args.connections)  # warm up
-                for pair in range(args.pairs):
-                    for name in CONFIGS:
-                        off, on = _pair(workers, name, pair % 2 == 1, scenario, args)
-                        ratios, added = results[name]
-                        ratios.append(on.load.rps / off.load.rps)
-                        added.append(on.cpu_us - off.cpu_us)
-                        off_cpu.append(off.cpu_us)
-    print(
-        f"{scenario.name}, {args.rounds} rounds of {args.pairs} pairs of {args.seconds:.0f} s"
-        f" against analytics off (off: {statistics.median(off_cpu):.0f} µs of CPU per request):"
-    )
-    for name, (ratios, added) in results.items():
-        low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-        print(
-            f"  {name}: throughput {statistics.median(ratios):.3f} of off"
-            f" (middle half of the pairs {low:.3f} to {high:.3f}),"
-            f" {statistics.median(added):+.1f} µs of CPU per request"
-        )
+        for number in range(1, args.rounds + 1):
+            with uvicorn("bench.sliced:app", env, False) as (base, pid):
+                if pinned:
+                    os.sched_setaffinity(pid, {pinned})
+                load(base, scenario, 3.0, args.connections)  # warm up
+                urllib.request.urlopen(f"{base}/_sliced/start").read()
+                load(base, scenario, args.seconds, args.connections)
+                with urllib.request.urlopen(f"{base}/_sliced/blocks") as answer:
+                    measured = _busy(json.load(answer))
+            blocks += measured
+            print(f"  round {number} ({len(measured)} blocks):")
+            _report(measured, "    ")
+    print(f"  all rounds ({len(blocks)} blocks):")
+    _report(blocks, "    ")
     return 0
 
 
-def _pair(
-    workers: dict[str, tuple[str, int]],
-    name: str,
-    swapped: bool,
-    scenario: Scenario,
-    args: argparse.Namespace,
-) -> tuple[Measured, Measured]:
-    """One run of "off" and one of `name`, back to back (`swapped`: `name` first)."""
-    run: dict[str, Measured] = {}
-    for which in [name, "off"] if swapped else ["off", name]:
-        base, pid = workers[which]
-        run[which] = measured(base, pid, scenario, args.seconds, args.connections)
-    return run["off"], run[name]
+def instructions(views: int = 2000) -> int:
+    """Instructions per request of each config's worker, under callgrind."""
+    if not instructions_counted():
+        print("valgrind (callgrind) is not installed: apt-get install valgrind", file=sys.stderr)
+        return 1
+    print(f"new readers, random articles, {views} views per config, under callgrind:")
+    with redis_server() as redis_url:
+        off = count(HERE / CONFIGS["off"], redis_url, views)
+        print(f"  off: {off.per_request:,.0f} instructions per request")
+        for name, file in list(CONFIGS.items())[1:]:
+            counted = count(HERE / file, redis_url, views)
+            added = counted.per_request - off.per_request
+            shutdown = counted.shutdown - off.shutdown
+            print(
+                f"  {name}: {counted.per_request:,.0f} per request, {added:+,.0f}"
+                f" ({added / off.per_request:+.2%}); its shutdown {shutdown:+,} (the last flush)"
+            )
+    return 0
+
+
+def _busy(blocks: list[Block]) -> list[Block]:
+    """The blocks during which the load ran throughout (not those it started or ended in)."""
+    typical = statistics.median(slice_[1] for block in blocks for slice_ in block.values())
+    return [b for b in blocks if min(slice_[1] for slice_ in b.values()) > typical / 2]
+
+
+def _report(blocks: list[Block], indent: str) -> None:
+    def totals(name: str) -> tuple[float, float, float]:
+        cpu, requests, seconds = (sum(block[name][i] for block in blocks) for i in range(3))
+        return cpu, requests, seconds
+
+    off_cpu, off_requests, off_seconds = totals("off")
+    off_rps, off_us = off_requests / off_seconds, off_cpu / off_requests * 1e6
+    print(f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request")
+    for name in list(CONFIGS)[1:]:
+        cpu, requests, seconds = totals(name)
+        ratios = [(b[name][1] / b[name][2]) / (b["off"][1] / b["off"][2]) for b in blocks]
+        low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        print(
+            f"{indent}{name}: throughput {requests / seconds / off_rps:.3f} of off"
+            f" (middle half of the blocks {low:.3f} to {high:.3f}),"
+            f" {cpu / requests * 1e6 - off_us:+.1f} µs of CPU per request"
+        )
+
+
+def _pin_load() -> int:
+    """Keep this process and what it starts (redis-server, wrk) off the last CPU and return
+    that CPU, for the worker to have to itself (0: a single CPU, nothing pinned)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cpus) < 2:
+        return 0
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return cpus[-1]
 
 
 def in_process(batches: int = 150, views: int = 240, at_once: int = 16) -> int:

@@ -105,18 +105,7 @@ def uvicorn(
 ) -> Iterator[tuple[str, int]]:
     """`factory` names a function of bench.app, or is a full "module:function" target."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        factory if ":" in factory else f"bench.app:{factory}",
-        "--factory",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    command = uvicorn_command(factory, port)
     if plain:
         command += ["--loop", "asyncio", "--http", "h11"]
     process = subprocess.Popen(command, cwd=cwd, env=env)
@@ -129,6 +118,22 @@ def uvicorn(
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def uvicorn_command(factory: str, port: int) -> list[str]:
+    """One uvicorn worker serving `factory` (a function of bench.app, or "module:function")."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory if ":" in factory else f"bench.app:{factory}",
+        "--factory",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 def cpu_seconds(pid: int) -> float:
