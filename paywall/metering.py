@@ -55,10 +55,12 @@ class Tools:
 
 @dataclass(frozen=True)
 class Viewed:
-    """A decided view, and whose cookies to set on the response (none for a crawler)."""
+    """A decided view, whose cookies to set on the response (none for a crawler), and when
+    it was decided (the day analytics counts it in)."""
 
     decision: Decision
     identified: Identified | None
+    now: datetime
 
 
 async def decide_view(
@@ -83,13 +85,13 @@ async def decide_view(
         if token is not None:
             shown = previewed(config, token, article, article_path(scope, config), access, now)
             if shown is not None:  # no store, no cookie
-                return Viewed(shown, None)
+                return Viewed(shown, None, now)
     client = scope.get("client")
     crawler = await tools.crawlers.verify(
         config.crawlers, header(scope, b"user-agent"), client[0] if client else None
     )
     if crawler is not None:  # the full article, not counted, no cookie
-        return Viewed(Decision(Who.CRAWLER, access, Result.CRAWLER), None)
+        return Viewed(Decision(Who.CRAWLER, access, Result.CRAWLER), None, now)
     identified = tools.cookies.identify(scope["headers"], account_of(scope))
     signed_in = identified.reader.account is not None
     gift = count and config.sharing.gifts.enabled and _gift_opens(tools, query, article, now)
@@ -101,7 +103,7 @@ async def decide_view(
     view = await _meter(tools, config, scope, identified, metered_as, now, arms, article)
     if view.verdict is None:  # store down, on_store_error: open
         decision = Decision(who_is(signed_in), access, Result.DEGRADED, degraded=True)
-        return Viewed(decision, view.identified)
+        return Viewed(decision, view.identified, now)
     decision = decide(
         view.verdict,
         signed_in=signed_in,
@@ -118,7 +120,7 @@ async def decide_view(
         decision = gift_control(
             decision, config, view.verdict.gifts_given, article_path(scope, config)
         )
-    return Viewed(decision, view.identified)
+    return Viewed(decision, view.identified, now)
 
 
 def _gift_opens(tools: Tools, query: bytes, article: str, now: datetime) -> bool:

@@ -40,7 +40,7 @@ from .identity import (
 from .metering import Tools, decide_view
 from .names import Prompt
 from .overload import Busy, InFlight
-from .settings import ACCESS_LEVELS, Access, Config
+from .settings import ACCESS_LEVELS, Access, Config, Rule
 from .shapes import Shape
 from .sharing.gifts import GiftTokens
 from .store import MeterStore
@@ -114,14 +114,14 @@ class PaywallMiddleware:
         if self.endpoints.wants(config, scope["path"]):
             await self.endpoints.answer(config, scope, receive, send)
             return
-        access = routing.access_of(config, scope)
+        access, rule = routing.route_of(config, scope)
         if access == "free":  # the common case, kept cheap: no responder unless X-Paywall
             free = _FreePage(self, config, scope, send)
             await self.app(scope, receive, free.send)
             await free.finish()
             return
         tools = self.tools(config)
-        await _PaywallResponder(self.app, config, tools, scope, access, self.analytics)(
+        await _PaywallResponder(self.app, config, tools, scope, access, rule, self.analytics)(
             receive, send
         )
 
@@ -186,7 +186,7 @@ class _FreePage:
             tools = self._middleware.tools(config)
             middleware = self._middleware
             self._responder = _PaywallResponder(
-                middleware.app, config, tools, self._scope, "free", middleware.analytics
+                middleware.app, config, tools, self._scope, "free", None, middleware.analytics
             )
             self._responder.send = self._send
             await self._responder.send_wrapper(message)
@@ -211,6 +211,7 @@ class _PaywallResponder:
         tools: Tools,
         scope: Scope,
         path_access: Access,
+        rule: Rule | None,
         analytics: Recorder,
     ) -> None:
         self.app = app
@@ -220,6 +221,7 @@ class _PaywallResponder:
         self.tools = tools
         self.scope = scope
         self.path_access = path_access
+        self.rule = rule  # the first the path matches (its section, for analytics)
         self.state = _State.PASSING
         self.send: Send = _unset_send
         self.start: Message = {}
@@ -292,7 +294,8 @@ class _PaywallResponder:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("paywall: %s", decision.describe())
         if count and not decision.preview:  # a view (a GET): counted by analytics
-            self.section = self.analytics.view(config, decision, self.scope["path"])
+            path = self.scope["path"]
+            self.section = self.analytics.view(config, decision, path, viewed.now, self.rule)
         if shape is Shape.OTHER and decision.walled:
             await self.refuse(decision, viewed.identified)
             return

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from starlette.types import Scope
 
-from .settings import ACCESS_LEVELS, Access, Config
+from .settings import ACCESS_LEVELS, Access, Config, Rule
 
 # A path a browser would send as is: nothing that any router could read two ways (but case).
 _ODD_PATH = re.compile(r"[%\\;#\x00]|//|/\.|[. ](?:/|$)|^[^/]")
@@ -97,24 +97,34 @@ def _readings(path: str, raw_path: bytes | None) -> list[str] | None:
 
 def access_of(config: Config, scope: Scope) -> Access:
     """The most restrictive access any reading of the request path gets from the rules."""
+    return route_of(config, scope)[0]
+
+
+def route_of(config: Config, scope: Scope) -> tuple[Access, Rule | None]:
+    """`access_of`, and the first rule the path as sent matches (None when none does): the
+    rule whose section analytics counts the view in, found by the same match."""
     raw_path = scope.get("raw_path")
     return judge(config, readings(scope["path"], raw_path if isinstance(raw_path, bytes) else None))
 
 
-def judge(config: Config, found: Iterable[str] | None) -> Access:
+def judge(config: Config, found: list[str] | None) -> tuple[Access, Rule | None]:
+    """The most restrictive access of these readings, and the first rule the first of them
+    matches."""
     if found is None:  # too many readings to judge one by one: the strictest level in use
-        return ACCESS_LEVELS[max(_RANK[a] for a in _levels(config))]
-    best = 0
+        return ACCESS_LEVELS[max(_RANK[a] for a in _levels(config))], None
     fold = config.rules_have_capitals  # rules with capitals, on a case-insensitive router
-    for reading in found:
-        rank = _RANK[config.access_for(reading)]
+    first = config.rule_for(found[0])
+    best = 0
+    for index, reading in enumerate(found):
+        rule = config.rule_for(reading) if index else first
+        rank = _RANK[config.default_access if rule is None else rule.access]
         if fold and reading.islower():
             rank = max(rank, _RANK[config.access_for(reading, folded=True)])
         if rank > best:
             best = rank
             if best == len(ACCESS_LEVELS) - 1:  # nothing is stricter
                 break
-    return ACCESS_LEVELS[best]
+    return ACCESS_LEVELS[best], first
 
 
 def article_key(scope: Scope, query_names: tuple[str, ...]) -> str:

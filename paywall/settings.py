@@ -127,13 +127,19 @@ class Config:
         return self.registered_limit if signed_in else self.limit
 
     def access_for(self, path: str, *, folded: bool = False) -> Access:
-        """The first rule matching `path`; `folded` matches the rules lower-cased, as a
-        case-insensitive router reads them (for a lower-cased reading of the path)."""
+        """The access of the first rule matching `path` (else `content.default`); `folded`
+        matches the rules lower-cased, as a case-insensitive router reads them (for a
+        lower-cased reading of the path)."""
+        rule = self.rule_for(path, folded=folded)
+        return self.default_access if rule is None else rule.access
+
+    def rule_for(self, path: str, *, folded: bool = False) -> Rule | None:
+        """The first rule matching `path`, if any (see `access_for`)."""
         for rule in self.rules:
             regex = rule.folded or rule.regex if folded else rule.regex
             if regex.match(path):
-                return rule.access
-        return self.default_access
+                return rule
+        return None
 
     def section_for(self, path: str, access: Access) -> str:
         """The section of the first rule matching `path` with this access (else of the first

@@ -4,8 +4,10 @@ retention, never lost to a store that was briefly unreachable."""
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
+import random
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +21,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from paywall import PaywallMiddleware
-from paywall.analytics.keys import day_key, expires_at
+from paywall.analytics.keys import BUCKET_LABELS, LATENCY_BUCKETS_MS, Kind, day_key, expires_at
 from paywall.analytics.recorder import Recorder
 from paywall.analytics.report import AnalyticsReader
 from paywall.config import load_config
@@ -82,6 +84,42 @@ async def test_every_decision_is_counted_by_outcome_section_and_prompt(paywall: 
     assert sections == {"news": (6, 2), "/premium/*": (1, 1)}  # section: label, or the glob
     prompts = {p.name: p.views for p in report.prompts}
     assert prompts == {"meter": 2, "last-free": 1, "subscribe": 3}
+
+
+async def test_a_views_section_follows_the_access_the_upstream_gave_it(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    """A view counts in the section of the first rule its path matches with the access that
+    applied: routing's own match when it applies, and when an upstream's X-Paywall changes
+    the access, the first rule of that access (else the first matching rule at all)."""
+    deep = '    - {path: "/articles/deep-*", access: premium, section: deep}\n'
+    config = ANALYTICS.replace(
+        '    - {path: "/articles/*", access: metered, section: news}\n',
+        '    - {path: "/articles/*", access: metered, section: news}\n' + deep,
+    )
+    assert deep in config
+
+    async def upstream(scope: Any, receive: Any, send: Any) -> None:
+        async def gated(message: Any) -> None:
+            path = scope.get("path", "")
+            if message["type"] == "http.response.start" and "/deep-" in path:
+                message["headers"] = [*message["headers"], (b"x-paywall", b"premium")]
+            if message["type"] == "http.response.start" and path.startswith("/sponsored/"):
+                message["headers"] = [*message["headers"], (b"x-paywall", b"metered")]
+            await send(message)
+
+        await article_site(scope, receive, gated)
+
+    site = Paywall(store, config_file(config), prefix)
+    site.middleware.app = upstream
+    async with site.browser() as reader:
+        assert (await reader.get("/articles/plain")).status_code == 200
+        await reader.get("/articles/deep-1")  # metered by its first rule, premium upstream
+        await reader.get("/sponsored/x")  # free by its rule, metered upstream
+    report = await site.report_today()
+    await site.middleware.analytics.aclose()
+    sections = {s.name: (s.views, s.walls) for s in report.sections}
+    assert sections == {"news": (1, 0), "deep": (1, 1), "/sponsored/*": (1, 0)}
 
 
 async def test_offers_shown_are_impressions_and_link_through_the_click_endpoint(
@@ -295,3 +333,41 @@ async def test_each_decision_counts_under_its_label_and_shown_offers_are_impress
     assert outcomes == Counter(labels) + Counter({"banner": len(Prompt) + 1})
     impressions = sum(n for key, n in counts.items() if key[0] == "i")
     assert shown > 0 and impressions == shown
+
+
+async def test_store_call_latencies_land_in_their_buckets_on_their_day(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    """Latencies are kept raw and put in buckets thousands at a time: each call still counts
+    in the bucket of the first bound at or above it, on the day it was made, across a fold
+    forced by their number and one forced by a new day."""
+    config = load_config(config_file(ANALYTICS))
+    recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
+    rng = random.Random(12)
+    edges = [bound / 1000 for bound in LATENCY_BUCKETS_MS[:-1]]  # exactly on a bound
+    first = [rng.choice(edges) if n % 7 == 0 else rng.expovariate(300) for n in range(5000)]
+    second = [rng.expovariate(50) for _ in range(300)] + [4.0]  # one past the last bound
+    decision = Decision(Who.ANONYMOUS, "metered", Result.PREFETCH)
+    next_day = datetime(2027, 1, 6, 15, 30, tzinfo=UTC)  # Tokyo's January 7th
+    recorder.view(config, decision, "/articles/x", NOW)
+    for seconds in first:
+        recorder.store_call(seconds, True)
+    recorder.store_call(0.2, False)  # a failure: an error, not a latency
+    recorder.view(config, decision, "/articles/x", next_day)
+    for seconds in second:
+        recorder.store_call(seconds, True)
+    await recorder.aclose()
+    counted = await AnalyticsReader(store, prefix).counters(TOKYO_DAY, date(2027, 1, 7))
+
+    def buckets(latencies: list[float]) -> Counter[str]:
+        return Counter(
+            BUCKET_LABELS[bisect.bisect_left(LATENCY_BUCKETS_MS, s * 1000)] for s in latencies
+        )
+
+    for day, latencies, errors in [(TOKYO_DAY, first, 1), (date(2027, 1, 7), second, 0)]:
+        calls = Counter[str]()
+        for labels, count in counted[day].items():
+            if labels[0] == Kind.STORE_CALL.value:
+                calls[str(labels[1])] += count
+        assert calls == buckets(latencies), day
+        assert counted[day].get((Kind.STORE_ERROR.value,), 0) == errors

@@ -142,6 +142,21 @@ def test_the_default_counts_for_readings_no_rule_matches(config_file: Callable[.
     assert routing.access_of(config, scope_for("/static/x/..")) == "metered"
 
 
+def test_the_route_names_the_rule_of_the_path_as_sent(rules: Any) -> None:
+    """route_of judges like access_of and also names the first rule the path as sent
+    matches (analytics counts the view in its section), never a stricter reading's."""
+    from paywall import routing
+
+    access, rule = routing.route_of(rules, scope_for("/articles/story"))
+    assert access == "metered" and rule is not None and rule.pattern == "/articles/*"
+    # The sponsored path as sent is free by its rule; ".." also reads it as premium.
+    access, rule = routing.route_of(rules, scope_for("/sponsored/../premium/x"))
+    assert access == "premium" and rule is not None and rule.pattern == "/sponsored/*"
+    assert routing.route_of(rules, scope_for("/about")) == ("free", None)  # no rule: default
+    crafted = "/sponsored/a;b/c.%00#/..\\" + "%252e%252e/x;y/Z./" * 400
+    assert routing.route_of(rules, scope_for(crafted)) == ("premium", None)
+
+
 def test_a_plain_path_needs_one_reading() -> None:
     from paywall import routing
 

@@ -15,6 +15,8 @@ import asyncio
 import bisect
 import contextlib
 import logging
+from array import array
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,17 +28,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..decision import Decision, Result
 from ..prompts import CLICK_URL, PromptContext
-from ..settings import Analytics, Config, section_of
+from ..settings import Analytics, Config, Rule, section_of
 from .history import RECORD_LUA, ConfigChange, record_args
 from .keys import BUCKET_LABELS, LATENCY_BUCKETS_MS, NO_LABEL, Field, Kind, day_key, encode
 from .keys import expires_at as day_expires_at
 from .refs import Ref, RefSigner
 
 logger = logging.getLogger("paywall")
+Counts = defaultdict[Field, int]  # one day's counters
 
 _COUNTED = (Result.BANNER, Result.LAST_FREE)
 _LINKED_KEPT = 8192
-_BOUNDS_MS = tuple(b for b in LATENCY_BUCKETS_MS[:-1])
+_BOUNDS_MS = LATENCY_BUCKETS_MS[:-1]
+_FOLD_AT: Final = 4096  # store calls' latencies kept before they are put in their buckets
 # Keys' parts used per view, looked up once here (reading an enum member off its class is a
 # Python-level lookup each time).
 _VIEW: Final = Kind.VIEW
@@ -84,8 +88,9 @@ class Recorder:
         self.settings = Analytics()
         self.enabled = False
         self._config: Config | None = None
-        self._pending: dict[date, dict[Field, int]] = {}
-        self._bucket: dict[Field, int] | None = None
+        self._pending: dict[date, Counts] = {}
+        self._bucket: Counts | None = None
+        self._latencies = array("d")  # answered store calls' seconds, not yet in buckets
         self._day = date.min
         # [start, end) of self._day, in UTC: the clock's datetimes (aware, UTC unless a test
         # says otherwise) compare with them without a conversion.
@@ -98,28 +103,38 @@ class Recorder:
 
     # -- the view path: cheap --
 
-    def view(self, config: Config, decision: Decision, path: str) -> str:
-        """Count one decided view; returns its section (for the prompt's offer links)."""
+    def view(
+        self,
+        config: Config,
+        decision: Decision,
+        path: str,
+        now: datetime | None = None,
+        rule: Rule | None = None,
+    ) -> str:
+        """Count one decided view; returns its section (for the prompt's offer links).
+        `now`, when the view was decided, and `rule`, the first rule the path matches
+        (routing's), save reading the clock and matching the rules again."""
         if config is not self._config:
             self._configure(config)
         if not self.enabled:
             return NO_LABEL
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         bucket = self._bucket
         if bucket is None or not self._start <= now < self._end:
             bucket = self._bucket_at(now)
-        # Matched per view, not kept per path: article paths are mostly new, and a cache of
-        # them missed and cost more than the match.
-        section = section_of(config.rules, path, decision.access)
+        if rule is not None and rule.access == decision.access:  # section_of's first answer
+            section = rule.section
+        else:  # an upstream's X-Paywall changed the access, or no rule names the path
+            section = section_of(config.rules, path, decision.access)
         label = _DEGRADED if decision.degraded else decision.result._value_  # decision.label
         prompt = decision.prompt or NO_LABEL
         who = decision.who
         key = (_VIEW, label, prompt, decision.audience or NO_LABEL, section, who)
-        bucket[key] = bucket.get(key, 0) + 1
+        bucket[key] += 1
         context = decision.context
         if context is not None and decision.result in _COUNTED and not decision.degraded:
-            reached = (_REACHED, who, context.limit - context.articles_left)
-            bucket[reached] = bucket.get(reached, 0) + 1
+            bucket[(_REACHED, who, context.limit - context.articles_left)] += 1
         variant = decision.variant
         if variant is not None:
             _count_arms(bucket, decision, label)
@@ -129,8 +144,6 @@ class Recorder:
                 metrics.view(label, prompt)
             else:
                 metrics.view(label, prompt, variant.experiment_label, variant.arm_label)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
         return section
 
     def prompt_context(self, decision: Decision, section: str | None) -> PromptContext:
@@ -147,7 +160,7 @@ class Recorder:
         prompt = str(decision.prompt)
         for offer_id in context.offer_ids:
             key = (Kind.IMPRESSION, offer_id, prompt, section)
-            bucket[key] = bucket.get(key, 0) + 1
+            bucket[key] += 1
             if self.metrics is not None:
                 self.metrics.impression(offer_id)
         arm = decision.variant.ref if decision.variant is not None else ""
@@ -165,23 +178,26 @@ class Recorder:
 
     def store_call(self, seconds: float, ok: bool) -> None:
         """One store call took `seconds` (store.py's observer), answered or not (`ok`);
-        counted on the current day."""
+        counted on the current day. An answered call's latency is kept as it is and put in
+        its bucket with the others (`_fold_calls`): sorting a few thousand at once costs a
+        view far less than a bucket lookup per call."""
         metrics = self.metrics
         if metrics is not None:
             metrics.store_call(seconds, ok)
         if not self.enabled:
             return
-        bucket = self._bucket
-        if bucket is None:
-            bucket = self._today()
-        # latency of answered calls; failures (and fail-fast refusals) are errors
-        key = _CALL_KEYS[bisect.bisect_left(_BOUNDS_MS, seconds * 1000)] if ok else _ERROR_KEY
-        bucket[key] = bucket.get(key, 0) + 1
+        if ok:
+            latencies = self._latencies
+            latencies.append(seconds)
+            if len(latencies) >= _FOLD_AT:
+                self._fold_calls()
+        else:  # failures (and fail-fast refusals) are errors
+            (self._bucket if self._bucket is not None else self._today())[_ERROR_KEY] += 1
 
     def breaker_opened(self) -> None:
         if self.enabled:
             bucket = self._bucket if self._bucket is not None else self._today()
-            bucket[(Kind.BREAKER_OPENED,)] = bucket.get((Kind.BREAKER_OPENED,), 0) + 1
+            bucket[(Kind.BREAKER_OPENED,)] += 1
 
     # -- off the view path --
 
@@ -189,10 +205,10 @@ class Recorder:
         """A click on an offer link whose ref checked out."""
         bucket = self._today()
         key = (Kind.CLICK, ref.offer, ref.prompt, ref.section)
-        bucket[key] = bucket.get(key, 0) + 1
+        bucket[key] += 1
         for experiment, arm in ref.arms:
             key = (Kind.ARM_CLICK, experiment, arm, ref.offer)
-            bucket[key] = bucket.get(key, 0) + 1
+            bucket[key] += 1
         if self.metrics is not None:
             self.metrics.click(ref.offer)
         self.start()
@@ -203,7 +219,7 @@ class Recorder:
             self._configure(config)
         bucket = self._today()
         key = (Kind.GIFT, section)
-        bucket[key] = bucket.get(key, 0) + 1
+        bucket[key] += 1
         if self.metrics is not None:
             self.metrics.gift()
         self.start()
@@ -228,6 +244,7 @@ class Recorder:
 
     async def flush(self) -> None:
         """Write everything counted so far in one pipelined round trip, and the history."""
+        self._fold_calls()
         pending, self._pending = self._pending, {}
         self._bucket = None
         if pending:
@@ -243,7 +260,7 @@ class Recorder:
                 logger.exception("paywall: could not record a config change")
             self._history.pop(0)
 
-    async def _write(self, pending: dict[date, dict[Field, int]]) -> None:
+    async def _write(self, pending: dict[date, Counts]) -> None:
         zone, retention = self._config_zone(), self.settings.retention_days
         pipe = self.client.pipeline(transaction=False)
         for day, counts in pending.items():
@@ -265,9 +282,9 @@ class Recorder:
             return
         self._unreachable = False
 
-    def _merge_back(self, pending: dict[date, dict[Field, int]]) -> None:
+    def _merge_back(self, pending: dict[date, Counts]) -> None:
         for day, counts in pending.items():
-            into = self._pending.setdefault(day, {})
+            into = self._pending.setdefault(day, defaultdict(int))
             for labels, count in counts.items():
                 into[labels] = into.get(labels, 0) + count
         self._bucket = None
@@ -292,7 +309,7 @@ class Recorder:
     def _config_zone(self) -> ZoneInfo:
         return self._config.timezone if self._config is not None else ZoneInfo("UTC")
 
-    def _today(self) -> dict[Field, int]:
+    def _today(self) -> Counts:
         """The counters of the current day in meter.timezone."""
         now = self.clock()
         bucket = self._bucket
@@ -300,31 +317,56 @@ class Recorder:
             bucket = self._bucket_at(now)
         return bucket
 
-    def _bucket_at(self, now: datetime) -> dict[Field, int]:
+    def _bucket_at(self, now: datetime) -> Counts:
         """The counters of the day holding `now` (worked out again only when `now` is outside
         the current day)."""
         if not self._start <= now < self._end:
+            if self._day != date.min:
+                self._fold_calls()  # the calls so far, on the day they were made
             zone = self._config_zone()
             day = now.astimezone(zone).date()
             start = datetime.combine(day, time(), zone).astimezone(UTC)
             end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
             self._day, self._start, self._end = day, start, end
             self._linked.clear()
-        bucket = self._bucket = self._pending.setdefault(self._day, {})
+        bucket = self._bucket = self._pending.setdefault(self._day, defaultdict(int))
+        self.start()  # a first count since the start or the last flush: flushed in time
         return bucket
+
+    def _fold_calls(self) -> None:
+        """Count the latencies kept since the last fold in their buckets, on the current
+        day: the number of calls of each bucket, read off them sorted."""
+        latencies = self._latencies
+        if not latencies:
+            return
+        self._latencies = array("d")
+        into = (
+            self._today()
+            if self._day == date.min
+            else self._pending.setdefault(self._day, defaultdict(int))
+        )
+        ordered = sorted(seconds * 1000 for seconds in latencies)
+        below = 0  # calls in the buckets before
+        for key, bound in zip(_CALL_KEYS, _BOUNDS_MS, strict=False):
+            upto = bisect.bisect_right(ordered, bound)  # the calls of `bound` or less
+            if upto > below:
+                into[key] += upto - below
+                below = upto
+        if len(ordered) > below:
+            into[_CALL_KEYS[-1]] += len(ordered) - below  # +Inf
 
     def _link(self, prompt: str, offer_id: str, section: str, arm: str) -> str:
         ref = self.refs.sign(Ref(prompt, offer_id, section, self._day, arm))
         return f"{self.settings.prefix}/o/{quote(offer_id, safe='')}?r={ref}"
 
 
-def _count_arms(bucket: dict[Field, int], decision: Decision, outcome: str) -> None:
+def _count_arms(bucket: Counts, decision: Decision, outcome: str) -> None:
     """A view decided by experiment arms: counted for each, and, for arms this browser meets
     for the first time, as an exposure."""
     key: Field
     for experiment, arm in decision.arms:
         key = (Kind.ARM_VIEW, experiment, arm, outcome)
-        bucket[key] = bucket.get(key, 0) + 1
+        bucket[key] += 1
     for experiment, arm in decision.exposed:
         key = (Kind.EXPOSED, experiment, arm)
-        bucket[key] = bucket.get(key, 0) + 1
+        bucket[key] += 1
