@@ -19,7 +19,7 @@ The worker has the last CPU to itself (wrk, redis-server and this script the oth
 `--no-pin` to let them share), so that its throughput follows its own CPU time per request.
 
 Instructions (`--instructions`, bench/instructions.py): each config's worker under callgrind,
-the instructions it executes per request: the same within about 0.1 % from run to run,
+the instructions it executes per request: the same within about 0.25 % from run to run,
 whatever the machine's speed does, so the steadiest figure of the three.
 
 In process (`in_process` below): the recorder's CPU per view with Redis stubbed, off and on

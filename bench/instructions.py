@@ -1,7 +1,7 @@
 """Instructions a paywalled worker executes per request, counted by valgrind's callgrind.
 
 A count of instructions does not move with the machine's speed: the same worker, config and
-requests give the same count within about 0.1 %, however loaded or throttled the machine is,
+requests give the same count within about 0.25 %, however loaded or throttled the machine is,
 where its CPU time per request moves by 10 to 30 % from one run to the next on the project's
 shared 2-core VM. It is not time (a cache miss costs more than an add), but for the same
 Python doing a little more work it is the steadiest measure there is, and a change of a
