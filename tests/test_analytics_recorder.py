@@ -4,6 +4,7 @@ retention, never lost to a store that was briefly unreachable."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import html
 import json
@@ -371,3 +372,16 @@ async def test_store_call_latencies_land_in_their_buckets_on_their_day(
                 calls[str(labels[1])] += count
         assert calls == buckets(latencies), day
         assert counted[day].get((Kind.STORE_ERROR.value,), 0) == errors
+
+
+async def test_store_calls_before_any_view_are_flushed_at_shutdown_and_nothing_keeps_running(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    config = load_config(config_file(ANALYTICS))
+    tasks = asyncio.all_tasks()
+    recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
+    recorder.store_call(0.0012, True)  # a view refused before it was counted, say
+    await recorder.aclose()
+    assert asyncio.all_tasks() - tasks == set()  # no flush left behind to run after it
+    counted = await AnalyticsReader(store, prefix).counters(TOKYO_DAY, TOKYO_DAY)
+    assert counted[TOKYO_DAY] == {(Kind.STORE_CALL.value, "2"): 1}

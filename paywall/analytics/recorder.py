@@ -123,6 +123,7 @@ class Recorder:
         bucket = self._bucket
         if bucket is None or not self._start <= now < self._end:
             bucket = self._bucket_at(now)
+            self.start()  # the first count since the start or the last flush
         if rule is not None and rule.access == decision.access:  # section_of's first answer
             section = rule.section
         else:  # an upstream's X-Paywall changed the access, or no rule names the path
@@ -330,12 +331,13 @@ class Recorder:
             self._day, self._start, self._end = day, start, end
             self._linked.clear()
         bucket = self._bucket = self._pending.setdefault(self._day, defaultdict(int))
-        self.start()  # a first count since the start or the last flush: flushed in time
         return bucket
 
     def _fold_calls(self) -> None:
         """Count the latencies kept since the last fold in their buckets, on the current
-        day: the number of calls of each bucket, read off them sorted."""
+        day (that of the last view counted: around midnight, a call made after it but
+        before the next view falls on the day before), the number of calls of each bucket
+        read off them sorted."""
         latencies = self._latencies
         if not latencies:
             return
