@@ -7,6 +7,7 @@ conversion by arm; `paywall report --experiment` counts one reader per arm.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from paywall import Entitlements
-from paywall.analytics.metrics import sample_value, sweep
+from paywall.analytics.metrics import APPLY_SECONDS, sample_value, sweep
 from paywall.config import load_config
 from paywall.identity import ReaderCookie
 
@@ -166,6 +167,7 @@ async def test_a_limit_override_changes_exactly_what_its_arm_sees(site: Site) ->
     await store.aclose()
     assert credited is not None and credited.arms == [(EXPERIMENT, "five")]
 
+    await asyncio.sleep(APPLY_SECONDS * 5)  # the other worker's last views reach its metrics
     metrics = httpx.get(site.url + "/paywall/metrics", timeout=5).text
     labels = {"experiment": EXPERIMENT}
     assert sample_value(metrics, "paywall_views_total", {**labels, "arm": "control"}) == 5 + 1

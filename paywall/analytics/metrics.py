@@ -11,13 +11,12 @@ workers itself, such as gunicorn). A process that is nobody's worker keeps its m
 memory.
 
 Views, impressions and store calls are counted in plain dicts and written to
-prometheus-client right after the event-loop iteration that counted them (one callback per
-iteration), before any scrape this worker serves, and at shutdown: a view costs a dict
-increment instead of a lock and a value write per counter (a memory-mapped file write in
-multiprocess mode). A scrape so sees every view its own worker counted, and every view of
-the other workers but those counted in a loop iteration that has not ended yet: a view is
-counted before its response is written, so its count can trail its answer by the rest of
-that iteration (microseconds; a few milliseconds under heavy load), never more.
+prometheus-client `APPLY_SECONDS` (0.1 s) after the first of them, before any scrape this
+worker serves, and at shutdown: a view costs a dict increment instead of a lock and a value
+write per counter (a memory-mapped file write in multiprocess mode), and the writes of a
+tenth of a second's views cost about what one view's used to. A scrape so sees every view
+its own worker counted, and every view of the other workers but those of their last tenth
+of a second (more only if a worker's event loop is blocked for longer).
 
 `paywall_conversions_total` is the exception: conversions are recorded by whoever grants
 (the CLI, a webhook on another host), so it reports the store's all-time count, the same on
@@ -50,6 +49,7 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 _RUN_DIR = re.compile(r"paywall-metrics-(\d+)-(\d+)-(\d+)")
 NO_PROMPT = "none"
 _STORE_BOUNDS = tuple(bound / 1000 for bound in LATENCY_BUCKETS_MS)  # seconds, +Inf last
+APPLY_SECONDS = 0.1  # counts reach prometheus-client (the other workers' scrapes) this late
 
 
 def run_directory() -> str | None:
@@ -267,14 +267,14 @@ class PrometheusMetrics:
             self._store_errors.inc(errors)
 
     def _schedule(self) -> None:
-        """Apply at the end of this loop iteration (at once when no loop runs)."""
+        """Apply in APPLY_SECONDS (at once when no loop runs)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.apply()
             return
         self._scheduled = True
-        loop.call_soon(self.apply)
+        loop.call_later(APPLY_SECONDS, self.apply)
 
     def config(self, config_hash: str, result: str | None) -> None:
         """The serving config's hash, and a reload's result (`ok`, `rejected`) if any."""
