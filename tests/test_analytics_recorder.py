@@ -387,23 +387,23 @@ async def test_store_calls_before_any_view_are_flushed_at_shutdown_and_nothing_k
     assert counted[TOKYO_DAY] == {(Kind.STORE_CALL.value, "2"): 1}
 
 
-async def test_views_counted_thousands_at_a_time_land_on_their_day_exactly(
+async def test_views_and_meter_counts_reached_land_on_their_day_exactly(
     store: Any, config_file: Callable[..., Path], prefix: str
 ) -> None:
-    """Views' counters are folded in bulk (by number, at a new day, at each flush): every
-    view and every meter count reached is counted once, on the day it was decided."""
+    """Across thousands of views, a flush and a new day, every view and every meter count
+    reached is counted once, on the day it was decided."""
     config = load_config(config_file(ANALYTICS))
     recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
     context = PromptContext(1, 3, True, "P", "month", "/subscribe", "/register", ())
     banner = Decision(Who.ANONYMOUS, "metered", Result.BANNER, Prompt.METER, context=context)
     walled = Decision(Who.ACCOUNT, "premium", Result.WALLED_PREMIUM, Prompt.SUBSCRIBE)
     next_day = datetime(2027, 1, 6, 15, 30, tzinfo=UTC)  # Tokyo's January 7th
-    for n in range(5000):  # past a fold by number
+    for n in range(5000):
         recorder.view(config, banner if n % 5 else walled, "/articles/x", NOW)
     await recorder.flush()
     for _ in range(7):
         recorder.view(config, banner, "/articles/x", NOW)
-    for _ in range(3):  # a new day: the seven above are folded first
+    for _ in range(3):  # a new day
         recorder.view(config, walled, "/premium/x", next_day)
     await recorder.aclose()
     counted = await AnalyticsReader(store, prefix).counters(TOKYO_DAY, date(2027, 1, 7))

@@ -16,7 +16,7 @@ import bisect
 import contextlib
 import logging
 from array import array
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,12 +35,12 @@ from .keys import expires_at as day_expires_at
 from .refs import Ref, RefSigner
 
 logger = logging.getLogger("paywall")
-Counts = Counter[Field]  # one day's counters
+Counts = defaultdict[Field, int]  # one day's counters
 
 _COUNTED = (Result.BANNER, Result.LAST_FREE)
 _LINKED_KEPT = 8192
 _BOUNDS_MS = LATENCY_BUCKETS_MS[:-1]
-_FOLD_AT: Final = 4096  # views' keys and store calls' latencies kept before they are counted
+_FOLD_AT: Final = 4096  # store calls' latencies kept before they are put in their buckets
 # Keys' parts used per view, looked up once here (reading an enum member off its class is a
 # Python-level lookup each time).
 _VIEW: Final = Kind.VIEW
@@ -48,7 +48,6 @@ _REACHED: Final = Kind.REACHED
 _CALL_KEYS: Final = tuple((Kind.STORE_CALL, label) for label in BUCKET_LABELS)
 _ERROR_KEY: Final = (Kind.STORE_ERROR,)
 _NEVER: Final = datetime.min.replace(tzinfo=UTC)
-_NO_ARMS: Final = ("", "")  # Prometheus's experiment and arm labels of a view in none
 # Decision.label without the enum's `.value` lookup, which cost a sixth of counting a view
 # (a test holds the two equal).
 _DEGRADED: Final = Result.DEGRADED.value
@@ -91,7 +90,6 @@ class Recorder:
         self._config: Config | None = None
         self._pending: dict[date, Counts] = {}
         self._bucket: Counts | None = None
-        self._seen: list[Field] = []  # views' counter keys of self._day, not yet counted
         self._latencies = array("d")  # answered store calls' seconds, not yet in buckets
         self._day = date.min
         # [start, end) of self._day, in UTC: the clock's datetimes (aware, UTC unless a test
@@ -133,20 +131,20 @@ class Recorder:
         label = _DEGRADED if decision.degraded else decision.result._value_  # decision.label
         prompt = decision.prompt or NO_LABEL
         who = decision.who
-        seen = self._seen  # counted thousands at a time, in C (Counter.update)
-        seen.append((_VIEW, label, prompt, decision.audience or NO_LABEL, section, who))
+        key = (_VIEW, label, prompt, decision.audience or NO_LABEL, section, who)
+        bucket[key] += 1
         context = decision.context
         if context is not None and decision.result in _COUNTED and not decision.degraded:
-            seen.append((_REACHED, who, context.limit - context.articles_left))
-        if len(seen) >= _FOLD_AT:
-            self._fold_views()
+            bucket[(_REACHED, who, context.limit - context.articles_left)] += 1
         variant = decision.variant
         if variant is not None:
             _count_arms(bucket, decision, label)
         metrics = self.metrics
         if metrics is not None:
-            arms = _NO_ARMS if variant is None else (variant.experiment_label, variant.arm_label)
-            metrics.view(label, prompt, *arms)
+            if variant is None:
+                metrics.view(label, prompt)
+            else:
+                metrics.view(label, prompt, variant.experiment_label, variant.arm_label)
         return section
 
     def prompt_context(self, decision: Decision, section: str | None) -> PromptContext:
@@ -247,7 +245,6 @@ class Recorder:
 
     async def flush(self) -> None:
         """Write everything counted so far in one pipelined round trip, and the history."""
-        self._fold_views()
         self._fold_calls()
         pending, self._pending = self._pending, {}
         self._bucket = None
@@ -288,7 +285,7 @@ class Recorder:
 
     def _merge_back(self, pending: dict[date, Counts]) -> None:
         for day, counts in pending.items():
-            into = self._pending.setdefault(day, Counter())
+            into = self._pending.setdefault(day, defaultdict(int))
             for labels, count in counts.items():
                 into[labels] = into.get(labels, 0) + count
         self._bucket = None
@@ -326,24 +323,15 @@ class Recorder:
         the current day)."""
         if not self._start <= now < self._end:
             if self._day != date.min:
-                self._fold_views()  # the views so far, on their day
-                self._fold_calls()  # and the calls
+                self._fold_calls()  # the calls so far, on the day they were made
             zone = self._config_zone()
             day = now.astimezone(zone).date()
             start = datetime.combine(day, time(), zone).astimezone(UTC)
             end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
             self._day, self._start, self._end = day, start, end
             self._linked.clear()
-        bucket = self._bucket = self._pending.setdefault(self._day, Counter())
+        bucket = self._bucket = self._pending.setdefault(self._day, defaultdict(int))
         return bucket
-
-    def _fold_views(self) -> None:
-        """Count the views' keys kept since the last fold, on their day (self._day: the
-        keys are folded before it changes)."""
-        seen = self._seen
-        if seen:
-            self._seen = []
-            self._pending.setdefault(self._day, Counter()).update(seen)
 
     def _fold_calls(self) -> None:
         """Count the latencies kept since the last fold in their buckets, on the current
@@ -357,7 +345,7 @@ class Recorder:
         into = (
             self._today()
             if self._day == date.min
-            else self._pending.setdefault(self._day, Counter())
+            else self._pending.setdefault(self._day, defaultdict(int))
         )
         ordered = sorted(seconds * 1000 for seconds in latencies)
         below = 0  # calls in the buckets before
