@@ -39,7 +39,6 @@ Counts = defaultdict[Field, int]  # one day's counters
 
 _COUNTED = (Result.BANNER, Result.LAST_FREE)
 _LINKED_KEPT = 8192
-_BOUNDS_MS = LATENCY_BUCKETS_MS[:-1]
 _FOLD_AT: Final = 4096  # store calls' latencies kept before they are put in their buckets
 # Keys' parts used per view, looked up once here (reading an enum member off its class is a
 # Python-level lookup each time).
@@ -287,7 +286,7 @@ class Recorder:
         for day, counts in pending.items():
             into = self._pending.setdefault(day, defaultdict(int))
             for labels, count in counts.items():
-                into[labels] = into.get(labels, 0) + count
+                into[labels] += count
         self._bucket = None
 
     async def _run(self) -> None:
@@ -349,13 +348,11 @@ class Recorder:
         )
         ordered = sorted(seconds * 1000 for seconds in latencies)
         below = 0  # calls in the buckets before
-        for key, bound in zip(_CALL_KEYS, _BOUNDS_MS, strict=False):
+        for key, bound in zip(_CALL_KEYS, LATENCY_BUCKETS_MS, strict=True):  # +Inf last
             upto = bisect.bisect_right(ordered, bound)  # the calls of `bound` or less
             if upto > below:
                 into[key] += upto - below
                 below = upto
-        if len(ordered) > below:
-            into[_CALL_KEYS[-1]] += len(ordered) - below  # +Inf
 
     def _link(self, prompt: str, offer_id: str, section: str, arm: str) -> str:
         ref = self.refs.sign(Ref(prompt, offer_id, section, self._day, arm))
