@@ -416,3 +416,22 @@ async def test_views_and_meter_counts_reached_land_on_their_day_exactly(
     assert total(date(2027, 1, 7), Kind.REACHED) == 0
     reached = {k: n for k, n in counted[TOKYO_DAY].items() if k[0] == Kind.REACHED.value}
     assert reached == {(Kind.REACHED.value, "anonymous", 2): 4007}  # limit 3, 1 left: the 2nd
+
+
+async def test_views_after_a_failed_store_call_are_flushed_without_a_shutdown(
+    store: Any, config_file: Callable[..., Path], prefix: str
+) -> None:
+    """Whatever is counted first (here a store call that failed before any view), the
+    periodic flush runs: views reach the store within flush_seconds, not at shutdown."""
+    text = ANALYTICS.replace("retention_days: 30\n", "retention_days: 30\n  flush_seconds: 0.1\n")
+    config = load_config(config_file(text))
+    recorder = Recorder(store, prefix, ["key"], lambda: NOW, config)
+    recorder.store_call(0.01, False)
+    decision = Decision(Who.ANONYMOUS, "metered", Result.PREFETCH)
+    for _ in range(3):
+        recorder.view(config, decision, "/articles/x", NOW)
+    await asyncio.sleep(0.5)
+    counted = await AnalyticsReader(store, prefix).counters(TOKYO_DAY, TOKYO_DAY)
+    await recorder.aclose()
+    views = sum(n for labels, n in counted.get(TOKYO_DAY, {}).items() if labels[0] == "v")
+    assert views == 3

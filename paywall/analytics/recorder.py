@@ -122,7 +122,6 @@ class Recorder:
         bucket = self._bucket
         if bucket is None or not self._start <= now < self._end:
             bucket = self._bucket_at(now)
-            self.start()  # the first count since the start or the last flush
         if rule is not None and rule.access == decision.access:  # section_of's first answer
             section = rule.section
         else:  # an upstream's X-Paywall changed the access, or no rule names the path
@@ -235,12 +234,16 @@ class Recorder:
 
     async def aclose(self) -> None:
         """Stop the periodic flush and write what is left (a clean shutdown)."""
+        await self._stop()
+        await self.flush()
+        await self._stop()  # started again if the last flush counted on new counters
+
+    async def _stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.flush()
 
     async def flush(self) -> None:
         """Write everything counted so far in one pipelined round trip, and the history."""
@@ -330,6 +333,7 @@ class Recorder:
             self._day, self._start, self._end = day, start, end
             self._linked.clear()
         bucket = self._bucket = self._pending.setdefault(self._day, defaultdict(int))
+        self.start()  # new counters, whatever counted first: flushed in time
         return bucket
 
     def _fold_calls(self) -> None:
