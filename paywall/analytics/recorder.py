@@ -44,6 +44,11 @@ _FOLD_AT: Final = 4096  # store calls' latencies kept before they are put in the
 # Python-level lookup each time).
 _VIEW: Final = Kind.VIEW
 _REACHED: Final = Kind.REACHED
+# In the worker a view is one counter, its field's labels and the meter count its reader
+# reached (_NOT_REACHED when not a counted view): a view then touches one key, not two, and
+# a flush writes it as both fields (`_as_written`).
+_SEEN: Final = "seen"
+_NOT_REACHED: Final = -1
 _CALL_KEYS: Final = tuple((Kind.STORE_CALL, label) for label in BUCKET_LABELS)
 _ERROR_KEY: Final = (Kind.STORE_ERROR,)
 _NEVER: Final = datetime.min.replace(tzinfo=UTC)
@@ -128,12 +133,12 @@ class Recorder:
             section = section_of(config.rules, path, decision.access)
         label = _DEGRADED if decision.degraded else decision.result._value_  # decision.label
         prompt = decision.prompt or NO_LABEL
-        who = decision.who
-        key = (_VIEW, label, prompt, decision.audience or NO_LABEL, section, who)
-        bucket[key] += 1
         context = decision.context
+        reached = _NOT_REACHED
         if context is not None and decision.result in _COUNTED and not decision.degraded:
-            bucket[(_REACHED, who, context.limit - context.articles_left)] += 1
+            reached = context.limit - context.articles_left
+        audience = decision.audience or NO_LABEL
+        bucket[(_SEEN, label, prompt, audience, section, decision.who, reached)] += 1
         variant = decision.variant
         if variant is not None:
             _count_arms(bucket, decision, label)
@@ -251,7 +256,7 @@ class Recorder:
         pending, self._pending = self._pending, {}
         self._bucket = None
         if pending:
-            await self._write(pending)
+            await self._write({day: _as_written(counts) for day, counts in pending.items()})
         while self._history:
             change = self._history[0]
             keys, args = record_args(self.prefix, change)
@@ -373,3 +378,18 @@ def _count_arms(bucket: Counts, decision: Decision, outcome: str) -> None:
     for experiment, arm in decision.exposed:
         key = (Kind.EXPOSED, experiment, arm)
         bucket[key] += 1
+
+
+def _as_written(counts: Counts) -> Counts:
+    """A day's counters as the store keeps them: each view counter (`_SEEN`) as the view's
+    field and, for a counted view, the field of the meter count its reader reached."""
+    written: Counts = defaultdict(int)
+    for labels, count in counts.items():
+        if labels[0] is _SEEN:
+            _, *view, who, reached = labels
+            written[(_VIEW, *view, who)] += count
+            if reached != _NOT_REACHED:
+                written[(_REACHED, who, reached)] += count
+        else:
+            written[labels] += count
+    return written
