@@ -3,6 +3,7 @@
     python -m bench.analytics                # about 4 minutes on 2 cores
     python -m bench.analytics --in-process   # the CPU per view alone, no HTTP (30 s)
     python -m bench.analytics --instructions # instructions per request, valgrind (3 min)
+    python -m bench.analytics --rounds 8 --save run1.json   # then --pool run1.json run2.json
 
 Over HTTP: one paywalled uvicorn worker (`bench/sliced.py`) on a private redis-server serves
 `bench/paywall.yaml` (analytics off), `bench/paywall-analytics-only.yaml` (analytics on),
@@ -10,7 +11,8 @@ Over HTTP: one paywalled uvicorn worker (`bench/sliced.py`) on a private redis-s
 (the control), taking turns in quarter-second slices in shuffled order, while wrk sends new
 readers to random articles without a pause. Reports, per config against "off": the
 throughput (requests answered per second of its slices) and the worker's CPU per request
-added, over all blocks of a round, and the middle half of the per-block ratios; every round
+added, over all blocks of a round, with a 95 % interval for the throughput (a bootstrap over
+the blocks: how far the machine's noise could have moved the figure); every round
 starts a fresh worker, so that no one worker's luck (its memory layout, its hash seed) is
 taken for the cost of analytics. Issue 12's budget for analytics: 2 % of throughput. The
 control, the same config as "off" loaded twice, shows what is left of the noise.
@@ -68,11 +70,20 @@ def main() -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request, valgrind"
     )
+    parser.add_argument("--save", type=Path, help="write the run's blocks to this JSON file")
+    parser.add_argument(
+        "--pool", type=Path, nargs="+", metavar="JSON", help="report saved runs together"
+    )
     args = parser.parse_args()
     if args.in_process:
         return in_process()
     if args.instructions:
         return instructions()
+    if args.pool:
+        pooled = [block for path in args.pool for block in json.loads(path.read_text())]
+        print(f"{len(args.pool)} saved runs ({len(pooled)} blocks):")
+        _report(pooled, "  ")
+        return 0
     pinned = 0 if args.no_pin else _pin_load()
     scenario = Scenario("new readers, random articles", "/articles/{n}", {})
     blocks: list[Block] = []
@@ -103,6 +114,8 @@ def main() -> int:
             _report(measured, "    ")
     print(f"  all rounds ({len(blocks)} blocks):")
     _report(blocks, "    ")
+    if args.save:
+        args.save.write_text(json.dumps(blocks))
     return 0
 
 
@@ -133,22 +146,43 @@ def _busy(blocks: list[Block]) -> list[Block]:
 
 
 def _report(blocks: list[Block], indent: str) -> None:
-    def totals(name: str) -> tuple[float, float, float]:
-        cpu, requests, seconds = (sum(block[name][i] for block in blocks) for i in range(3))
-        return cpu, requests, seconds
-
-    off_cpu, off_requests, off_seconds = totals("off")
+    off_cpu, off_requests, off_seconds = _totals(blocks, "off")
     off_rps, off_us = off_requests / off_seconds, off_cpu / off_requests * 1e6
     print(f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request")
     for name in list(CONFIGS)[1:]:
-        cpu, requests, seconds = totals(name)
-        ratios = [(b[name][1] / b[name][2]) / (b["off"][1] / b["off"][2]) for b in blocks]
-        low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        cpu, requests, _ = _totals(blocks, name)
+        low, high = _interval(blocks, name)
         print(
-            f"{indent}{name}: throughput {requests / seconds / off_rps:.3f} of off"
-            f" (middle half of the blocks {low:.3f} to {high:.3f}),"
+            f"{indent}{name}: throughput {_throughput(blocks, name):.3f} of off"
+            f" (95 % interval {low:.3f} to {high:.3f}),"
             f" {cpu / requests * 1e6 - off_us:+.1f} µs of CPU per request"
         )
+
+
+def _totals(blocks: list[Block], name: str) -> tuple[float, float, float]:
+    """CPU seconds, requests answered and seconds of `name`'s slices in `blocks`."""
+    cpu, requests, seconds = (sum(block[name][i] for block in blocks) for i in range(3))
+    return cpu, requests, seconds
+
+
+def _throughput(blocks: list[Block], name: str) -> float:
+    _, requests, seconds = _totals(blocks, name)
+    _, off_requests, off_seconds = _totals(blocks, "off")
+    return (requests / seconds) / (off_requests / off_seconds)
+
+
+def _interval(blocks: list[Block], name: str, draws: int = 2000) -> tuple[float, float]:
+    """Where `name`'s throughput against off lies, 95 % of the time: the blocks drawn again
+    with replacement (a bootstrap), so that a run's figure comes with how far its noise
+    could have moved it."""
+    if len(blocks) < 2:
+        ratio = _throughput(blocks, name)
+        return ratio, ratio
+    draw = random.Random(12)
+    ratios = sorted(
+        _throughput(draw.choices(blocks, k=len(blocks)), name) for _ in range(draws)
+    )
+    return ratios[int(draws * 0.025)], ratios[int(draws * 0.975) - 1]
 
 
 def _pin_load() -> int:
