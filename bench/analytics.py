@@ -55,7 +55,7 @@ CONFIGS = {
     "analytics + metrics": "paywall-analytics.yaml",
     "control (off again)": "paywall.yaml",
 }
-Block = dict[str, list[float]]  # config: [CPU seconds, requests answered, seconds]
+Block = dict[str, list[float]]  # config: [CPU s, requests answered, s, s in full collections]
 
 
 def main() -> int:
@@ -69,6 +69,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request, valgrind"
+    )
+    parser.add_argument(
+        "--freeze", action="store_true", help="gc.freeze() the worker after its warm-up"
     )
     parser.add_argument("--save", type=Path, help="write the run's blocks to this JSON file")
     parser.add_argument(
@@ -90,7 +93,8 @@ def main() -> int:
     print(
         f"{scenario.name}, {args.rounds} rounds of {args.seconds:.0f} s, one worker"
         f" {'alone on CPU ' + str(pinned) if pinned else 'sharing the CPUs'},"
-        " configs taking turns in quarter-second slices:"
+        " configs taking turns in quarter-second slices"
+        f"{', its heap frozen after the warm-up' if args.freeze else ''}:"
     )
     with redis_server() as redis_url:
         env = {
@@ -100,6 +104,8 @@ def main() -> int:
             "PYTHONPATH": str(HERE.parent),
             "BENCH_SLICED": ",".join(f"{name}={file}" for name, file in CONFIGS.items()),
         }
+        if args.freeze:
+            env["BENCH_GC_FREEZE"] = "1"
         for number in range(1, args.rounds + 1):
             with uvicorn("bench.sliced:app", env, False) as (base, pid):
                 if pinned:
@@ -148,7 +154,10 @@ def _busy(blocks: list[Block]) -> list[Block]:
 def _report(blocks: list[Block], indent: str) -> None:
     off_cpu, off_requests, off_seconds = _totals(blocks, "off")
     off_rps, off_us = off_requests / off_seconds, off_cpu / off_requests * 1e6
-    print(f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request")
+    print(
+        f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request"
+        f"{_collections(blocks, 'off')}"
+    )
     for name in list(CONFIGS)[1:]:
         cpu, requests, _ = _totals(blocks, name)
         low, high = _interval(blocks, name)
@@ -156,7 +165,18 @@ def _report(blocks: list[Block], indent: str) -> None:
             f"{indent}{name}: throughput {_throughput(blocks, name):.3f} of off"
             f" (95 % interval {low:.3f} to {high:.3f}),"
             f" {cpu / requests * 1e6 - off_us:+.1f} µs of CPU per request"
+            f"{_collections(blocks, name)}"
         )
+
+
+def _collections(blocks: list[Block], name: str) -> str:
+    """The time full garbage collections took per request during `name`'s slices (runs saved
+    before the worker timed them: nothing)."""
+    if any(len(block[name]) < 4 for block in blocks):
+        return ""
+    _, requests, _ = _totals(blocks, name)
+    collecting = sum(block[name][3] for block in blocks)
+    return f"; full collections {collecting / requests * 1e6:.1f} µs per request"
 
 
 def _totals(blocks: list[Block], name: str) -> tuple[float, float, float]:

@@ -14,11 +14,17 @@ config meets the same moments of the machine, the same process, memory layout an
 names the configs (files in bench/; the first is the baseline); `GET /_sliced/start` zeroes
 the sums (after the warm-up), `GET /_sliced/blocks` answers them per block as JSON. A config
 with `metrics.enabled` counts into Prometheus while it is live, as it would alone.
+
+Full garbage collections are timed per slice: one walks the worker's whole heap (tens of
+milliseconds here) and lands in whichever config's slice is live, by far the largest noise
+a slice has. `BENCH_GC_FREEZE=1` moves what the worker holds after its warm-up out of their
+reach (`gc.freeze()`, as pre-forking servers do), so that they walk only what came later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -39,7 +45,8 @@ SLICE = 0.25  # seconds: long enough for ~1,000 requests, short next to the mach
 
 
 class Sliced:
-    """The configs' turns, and each block's CPU seconds and requests per config."""
+    """The configs' turns, and each block's CPU seconds, requests, seconds and seconds of full
+    garbage collections per config."""
 
     def __init__(self, middleware: PaywallMiddleware, configs: dict[str, Any]) -> None:
         self.middleware = middleware
@@ -49,13 +56,26 @@ class Sliced:
         self.blocks: list[dict[str, list[float]]] = []
         self.measuring = False
         self.answered = 0
+        self.collecting = 0.0  # seconds spent in full (generation 2) garbage collections
+        self._collection_started = 0.0
         self._task: asyncio.Task[None] | None = None
+        gc.callbacks.append(self._collection)
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._turns())
+        if os.environ.get("BENCH_GC_FREEZE"):  # what the worker holds after its warm-up
+            gc.collect()
+            gc.freeze()
         self.blocks = []
         self.measuring = True
+
+    def _collection(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                self._collection_started = time.perf_counter()
+            else:
+                self.collecting += time.perf_counter() - self._collection_started
 
     async def _turns(self) -> None:
         while True:
@@ -65,11 +85,13 @@ class Sliced:
             for name in names:
                 self._use(name)
                 cpu, answered, started = time.process_time(), self.answered, time.monotonic()
+                collecting = self.collecting
                 await asyncio.sleep(SLICE)
                 block[name] = [
                     time.process_time() - cpu,
                     self.answered - answered,
                     time.monotonic() - started,
+                    self.collecting - collecting,
                 ]
             if self.measuring:
                 self.blocks.append(block)
