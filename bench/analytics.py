@@ -70,9 +70,6 @@ def main() -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request, valgrind"
     )
-    parser.add_argument(
-        "--freeze", action="store_true", help="gc.freeze() the worker after its warm-up"
-    )
     parser.add_argument("--save", type=Path, help="write the run's blocks to this JSON file")
     parser.add_argument(
         "--pool", type=Path, nargs="+", metavar="JSON", help="report saved runs together"
@@ -93,8 +90,7 @@ def main() -> int:
     print(
         f"{scenario.name}, {args.rounds} rounds of {args.seconds:.0f} s, one worker"
         f" {'alone on CPU ' + str(pinned) if pinned else 'sharing the CPUs'},"
-        " configs taking turns in quarter-second slices"
-        f"{', its heap frozen after the warm-up' if args.freeze else ''}:"
+        " configs taking turns in quarter-second slices:"
     )
     with redis_server() as redis_url:
         env = {
@@ -104,8 +100,6 @@ def main() -> int:
             "PYTHONPATH": str(HERE.parent),
             "BENCH_SLICED": ",".join(f"{name}={file}" for name, file in CONFIGS.items()),
         }
-        if args.freeze:
-            env["BENCH_GC_FREEZE"] = "1"
         for number in range(1, args.rounds + 1):
             with uvicorn("bench.sliced:app", env, False) as (base, pid):
                 if pinned:

@@ -15,10 +15,9 @@ names the configs (files in bench/; the first is the baseline); `GET /_sliced/st
 the sums (after the warm-up), `GET /_sliced/blocks` answers them per block as JSON. A config
 with `metrics.enabled` counts into Prometheus while it is live, as it would alone.
 
-Full garbage collections are timed per slice: one walks the worker's whole heap (tens of
-milliseconds here) and lands in whichever config's slice is live, by far the largest noise
-a slice has. `BENCH_GC_FREEZE=1` moves what the worker holds after its warm-up out of their
-reach (`gc.freeze()`, as pre-forking servers do), so that they walk only what came later.
+Full garbage collections are timed per slice (the fourth figure): a config that made the
+worker's objects outlive their request would make them more frequent, which its CPU time
+alone would not tell apart from the machine's noise.
 """
 
 from __future__ import annotations
@@ -64,9 +63,6 @@ class Sliced:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._turns())
-        if os.environ.get("BENCH_GC_FREEZE"):  # what the worker holds after its warm-up
-            gc.collect()
-            gc.freeze()
         self.blocks = []
         self.measuring = True
 
