@@ -48,6 +48,7 @@ COMPILED = [
     "periods",
     "prompts",
     "resp",
+    "responder",
     "rewrite",
     "routing",
     "settings",
