@@ -1,6 +1,6 @@
 """What analytics costs a metered view: the paywall with analytics off and on, side by side.
 
-    python -m bench.analytics                # about 4 minutes on 2 cores
+    python -m bench.analytics                # about 4 minutes on 2 cores (3 rounds of 60 s)
     python -m bench.analytics --in-process   # the CPU per view alone, no HTTP (30 s)
     python -m bench.analytics --instructions # instructions per request, valgrind (3 min)
     python -m bench.analytics --rounds 8 --save run1.json   # then --pool run1.json run2.json
@@ -12,7 +12,8 @@ Over HTTP: one paywalled uvicorn worker (`bench/sliced.py`) on a private redis-s
 readers to random articles without a pause. Reports, per config against "off": the
 throughput (requests answered per second of its slices) and the worker's CPU per request
 added, over all blocks of a round, with a 95 % interval for the throughput (a bootstrap over
-the blocks: how far the machine's noise could have moved the figure); every round
+the rounds and their blocks: how far the machine's noise and each worker's luck could have
+moved the figure); every round
 starts a fresh worker, so that no one worker's luck (its memory layout, its hash seed) is
 taken for the cost of analytics. Issue 12's budget for analytics: 2 % of throughput. The
 control, the same config as "off" loaded twice, shows what is left of the noise.
@@ -70,7 +71,7 @@ def main() -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request, valgrind"
     )
-    parser.add_argument("--save", type=Path, help="write the run's blocks to this JSON file")
+    parser.add_argument("--save", type=Path, help="write the run's rounds to this JSON file")
     parser.add_argument(
         "--pool", type=Path, nargs="+", metavar="JSON", help="report saved runs together"
     )
@@ -80,13 +81,14 @@ def main() -> int:
     if args.instructions:
         return instructions()
     if args.pool:
-        pooled = [block for path in args.pool for block in json.loads(path.read_text())]
-        print(f"{len(args.pool)} saved runs ({len(pooled)} blocks):")
+        pooled = [saved for path in args.pool for saved in _rounds(json.loads(path.read_text()))]
+        blocks = sum(len(saved) for saved in pooled)
+        print(f"{len(args.pool)} saved runs ({len(pooled)} rounds, {blocks} blocks):")
         _report(pooled, "  ")
         return 0
     pinned = 0 if args.no_pin else _pin_load()
     scenario = Scenario("new readers, random articles", "/articles/{n}", {})
-    blocks: list[Block] = []
+    rounds: list[list[Block]] = []
     print(
         f"{scenario.name}, {args.rounds} rounds of {args.seconds:.0f} s, one worker"
         f" {'alone on CPU ' + str(pinned) if pinned else 'sharing the CPUs'},"
@@ -109,13 +111,13 @@ def main() -> int:
                 load(base, scenario, args.seconds, args.connections)
                 with urllib.request.urlopen(f"{base}/_sliced/blocks") as answer:
                     measured = _busy(json.load(answer))
-            blocks += measured
+            rounds.append(measured)
             print(f"  round {number} ({len(measured)} blocks):")
-            _report(measured, "    ")
-    print(f"  all rounds ({len(blocks)} blocks):")
-    _report(blocks, "    ")
-    if args.save:
-        args.save.write_text(json.dumps(blocks))
+            _report([measured], "    ")
+            if args.save:  # after each round: an interrupted run keeps what it measured
+                args.save.write_text(json.dumps(rounds))
+    print(f"  all rounds ({sum(len(measured) for measured in rounds)} blocks):")
+    _report(rounds, "    ")
     return 0
 
 
@@ -145,32 +147,28 @@ def _busy(blocks: list[Block]) -> list[Block]:
     return [b for b in blocks if min(slice_[1] for slice_ in b.values()) > typical / 2]
 
 
-def _report(blocks: list[Block], indent: str) -> None:
+def _report(rounds: list[list[Block]], indent: str) -> None:
+    blocks = [block for measured in rounds for block in measured]
     off_cpu, off_requests, off_seconds = _totals(blocks, "off")
     off_rps, off_us = off_requests / off_seconds, off_cpu / off_requests * 1e6
-    print(
-        f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request"
-        f"{_collections(blocks, 'off')}"
-    )
+    print(f"{indent}off: {off_rps:.0f} requests/s, {off_us:.1f} µs of CPU per request")
     for name in list(CONFIGS)[1:]:
         cpu, requests, _ = _totals(blocks, name)
-        low, high = _interval(blocks, name)
+        low, high = _interval(rounds, name)
         print(
             f"{indent}{name}: throughput {_throughput(blocks, name):.3f} of off"
             f" (95 % interval {low:.3f} to {high:.3f}),"
             f" {cpu / requests * 1e6 - off_us:+.1f} µs of CPU per request"
-            f"{_collections(blocks, name)}"
         )
+    if all(len(figures) >= 4 for block in blocks for figures in block.values()):
+        collecting = sum(figures[3] for block in blocks for figures in block.values())
+        answered = sum(figures[1] for block in blocks for figures in block.values())
+        print(f"{indent}full garbage collections: {collecting / answered * 1e6:.1f} µs a request")
 
 
-def _collections(blocks: list[Block], name: str) -> str:
-    """The time full garbage collections took per request during `name`'s slices (runs saved
-    before the worker timed them: nothing)."""
-    if any(len(block[name]) < 4 for block in blocks):
-        return ""
-    _, requests, _ = _totals(blocks, name)
-    collecting = sum(block[name][3] for block in blocks)
-    return f"; full collections {collecting / requests * 1e6:.1f} µs per request"
+def _rounds(saved: list[Any]) -> list[list[Block]]:
+    """A saved run's rounds (a run saved as one list of blocks: one round)."""
+    return [saved] if saved and isinstance(saved[0], dict) else saved
 
 
 def _totals(blocks: list[Block], name: str) -> tuple[float, float, float]:
@@ -185,17 +183,18 @@ def _throughput(blocks: list[Block], name: str) -> float:
     return (requests / seconds) / (off_requests / off_seconds)
 
 
-def _interval(blocks: list[Block], name: str, draws: int = 2000) -> tuple[float, float]:
-    """Where `name`'s throughput against off lies, 95 % of the time: the blocks drawn again
-    with replacement (a bootstrap), so that a run's figure comes with how far its noise
-    could have moved it."""
-    if len(blocks) < 2:
-        ratio = _throughput(blocks, name)
-        return ratio, ratio
+def _interval(rounds: list[list[Block]], name: str, draws: int = 2000) -> tuple[float, float]:
+    """Where `name`'s throughput against off lies, 95 % of the time: a bootstrap in two
+    stages, the rounds drawn again with replacement and the blocks of each drawn round, so
+    that the figure's interval holds both the machine's noise and each fresh worker's luck
+    (one round: its blocks alone)."""
     draw = random.Random(12)
-    ratios = sorted(
-        _throughput(draw.choices(blocks, k=len(blocks)), name) for _ in range(draws)
-    )
+    ratios = []
+    for _ in range(draws):
+        picked = draw.choices(rounds, k=len(rounds)) if len(rounds) > 1 else rounds
+        blocks = [block for measured in picked for block in draw.choices(measured, k=len(measured))]
+        ratios.append(_throughput(blocks, name))
+    ratios.sort()
     return ratios[int(draws * 0.025)], ratios[int(draws * 0.975) - 1]
 
 

@@ -15,9 +15,9 @@ names the configs (files in bench/; the first is the baseline); `GET /_sliced/st
 the sums (after the warm-up), `GET /_sliced/blocks` answers them per block as JSON. A config
 with `metrics.enabled` counts into Prometheus while it is live, as it would alone.
 
-Full garbage collections are timed per slice (the fourth figure): a config that made the
-worker's objects outlive their request would make them more frequent, which its CPU time
-alone would not tell apart from the machine's noise.
+Full garbage collections are timed per slice (the fourth figure), for the run as a whole:
+one is triggered by the whole heap's history, so the config whose slice it lands in is not
+the one that caused it.
 """
 
 from __future__ import annotations
