@@ -40,8 +40,7 @@ Counts = defaultdict[Field, int]  # one day's counters
 _COUNTED = (Result.BANNER, Result.LAST_FREE)
 _LINKED_KEPT = 8192
 _FOLD_AT: Final = 4096  # store calls' latencies kept before they are put in their buckets
-# Keys' parts used per view, looked up once here (reading an enum member off its class is a
-# Python-level lookup each time).
+# The view's fields as a flush writes them (`_as_written`).
 _VIEW: Final = Kind.VIEW
 _REACHED: Final = Kind.REACHED
 # In the worker a view is one counter, its field's labels and the meter count its reader
@@ -54,7 +53,7 @@ _ERROR_KEY: Final = (Kind.STORE_ERROR,)
 _NEVER: Final = datetime.min.replace(tzinfo=UTC)
 # Decision.label as the Result member itself, equal to its value as a key and written as it:
 # reading `.value` (or even `._value_`) off the member costs a view another lookup in memory
-# the view does not otherwise touch (a test holds the two equal).
+# the view does not otherwise touch (a test counts every result under Decision.label).
 _DEGRADED: Final = Result.DEGRADED
 
 
